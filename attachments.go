@@ -1,0 +1,337 @@
+package eventattach
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Size limits of the two ways to attach a file.
+const (
+	// MaxAddSize is the largest content AddFile and AddItem send in one POST
+	// (Graph: "under 3 MB"). Upload switches to an upload session at this size.
+	MaxAddSize = 3 << 20
+	// MaxUploadSize is the largest file an upload session takes.
+	MaxUploadSize = 150 << 20
+)
+
+// listSelect asks List for metadata only: attachments' bytes can be large and
+// are fetched one at a time with Get.
+const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
+
+// AddFile attaches a file of at most MaxAddSize bytes to the event:
+// POST {route}/attachments with a #microsoft.graph.fileAttachment. It returns
+// the created attachment as Graph answered it (201 Created; ContentBytes is
+// f's content, which Graph echoes). Content over MaxAddSize is ErrTooLarge
+// before any request (use Upload); an empty name or an invalid id is
+// ErrInvalidInput; Graph's errors are *GraphError.
+//
+// A POST that may have reached Graph (a 504, a connection lost after the
+// request was sent, a cut-off answer) is not sent again blindly: the event's
+// attachments are listed first and an attachment with the same name and
+// content type created since the call began is returned instead. Two calls
+// racing to attach the same name to the same event can therefore be told
+// apart only by their ids.
+func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttachment, error) {
+	if f == nil {
+		return nil, invalidInput("file attachment is nil")
+	}
+	if f.Name == "" {
+		return nil, invalidInput("file attachment needs a name")
+	}
+	if n := int64(len(f.ContentBytes)); n > MaxAddSize {
+		return nil, tooLarge("file content", n, MaxAddSize, "; Upload sends larger files through an upload session")
+	}
+	path, err := a.r.path()
+	if err != nil {
+		return nil, err
+	}
+	body, err := newFileBody(f)
+	if err != nil {
+		return nil, err
+	}
+	out := new(FileAttachment)
+	cl := &call{
+		method:      http.MethodPost,
+		url:         a.r.c.base + path,
+		mailbox:     a.r.mailbox(),
+		body:        body.reader,
+		bodyLen:     body.len(),
+		contentType: "application/json",
+		okStatus:    http.StatusCreated,
+		decode: func(resp *http.Response) error {
+			if err := decodeCreatedFile(resp.Body, out); err != nil {
+				return err
+			}
+			out.ContentBytes = f.ContentBytes
+			return nil
+		},
+	}
+	cl.dedupe = a.dedupe(cl, f.Name, f.ContentType, odataFileAttachment, func(found Attachment) {
+		if ff, ok := found.(*FileAttachment); ok {
+			*out = *ff
+			out.ContentBytes = f.ContentBytes
+		}
+	})
+	if err := a.r.c.do(ctx, cl); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AddItem attaches an Outlook item (an *Event, *Message or *Contact) to the
+// event: POST {route}/attachments with a #microsoft.graph.itemAttachment. It
+// returns the created attachment (201 Created; Graph does not echo the item,
+// so Item is i.Item). An item whose JSON is over MaxAddSize is ErrTooLarge; a
+// nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
+// are *GraphError. Retries follow the rule of AddFile.
+func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttachment, error) {
+	if i == nil {
+		return nil, invalidInput("item attachment is nil")
+	}
+	if i.Name == "" {
+		return nil, invalidInput("item attachment needs a name")
+	}
+	item, err := marshalItem(i.Item)
+	if err != nil {
+		return nil, err
+	}
+	if n := int64(len(item)); n > MaxAddSize {
+		return nil, tooLarge("the item's JSON", n, MaxAddSize, "; Graph takes larger items only as files")
+	}
+	path, err := a.r.path()
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(itemAttachmentJSON{ODataType: odataItemAttachment, Name: i.Name, ContentType: i.ContentType, IsInline: i.IsInline, Item: item})
+	if err != nil {
+		return nil, err
+	}
+	out := new(ItemAttachment)
+	cl := &call{
+		method:      http.MethodPost,
+		url:         a.r.c.base + path,
+		mailbox:     a.r.mailbox(),
+		body:        func() (io.Reader, error) { return strings.NewReader(string(payload)), nil },
+		bodyLen:     int64(len(payload)),
+		contentType: "application/json",
+		okStatus:    http.StatusCreated,
+		decode: func(resp *http.Response) error {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
+			}
+			if out.ID == "" {
+				return fmt.Errorf("eventattach: the created item attachment has no id")
+			}
+			if out.Item == nil {
+				out.Item = i.Item
+			}
+			return nil
+		},
+	}
+	cl.dedupe = a.dedupe(cl, i.Name, "", odataItemAttachment, func(found Attachment) {
+		if fi, ok := found.(*ItemAttachment); ok {
+			*out = *fi
+			out.Item = i.Item
+		}
+	})
+	if err := a.r.c.do(ctx, cl); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Add attaches a *FileAttachment or an *ItemAttachment (see AddFile and
+// AddItem) and returns the created attachment of the same type. A
+// *ReferenceAttachment or nil is ErrInvalidInput: Graph creates reference
+// attachments on events only in beta.
+func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error) {
+	switch v := att.(type) {
+	case *FileAttachment:
+		if v == nil {
+			return nil, invalidInput("file attachment is nil")
+		}
+		return a.AddFile(ctx, v)
+	case *ItemAttachment:
+		if v == nil {
+			return nil, invalidInput("item attachment is nil")
+		}
+		return a.AddItem(ctx, v)
+	case nil:
+		return nil, invalidInput("attachment is nil")
+	}
+	return nil, invalidInput("cannot create a %T on an event in Graph v1.0", att)
+}
+
+// List returns the event's attachments, metadata only (no content bytes):
+// GET {route}/attachments?$select=..., following @odata.nextLink. Each is a
+// *FileAttachment, *ItemAttachment or *ReferenceAttachment. Errors are
+// *GraphError (ErrNotFound for an unknown event) or ErrInvalidInput.
+func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
+	var all []Attachment
+	_, err := a.list(ctx, func(att Attachment, _ time.Time) { all = append(all, att) })
+	return all, err
+}
+
+type listPage struct {
+	Value    []json.RawMessage `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+}
+
+// list walks every page and reports each attachment and the server's clock
+// (from the Date header of the first page) for the dedupe check.
+func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time)) (time.Time, error) {
+	path, err := a.r.path()
+	if err != nil {
+		return time.Time{}, err
+	}
+	next := a.r.c.base + path + "?$select=" + listSelect
+	var serverNow time.Time
+	for pages := 0; next != ""; pages++ {
+		if pages > 10000 {
+			return serverNow, fmt.Errorf("eventattach: listing attachments: more than 10000 pages")
+		}
+		if err := a.checkNextLink(next); err != nil {
+			return serverNow, err
+		}
+		var page listPage
+		cl := &call{
+			method:   http.MethodGet,
+			url:      next,
+			mailbox:  a.r.mailbox(),
+			okStatus: http.StatusOK,
+			decode: func(resp *http.Response) error {
+				if serverNow.IsZero() {
+					serverNow, _ = http.ParseTime(resp.Header.Get("Date"))
+				}
+				return json.NewDecoder(resp.Body).Decode(&page)
+			},
+		}
+		if err := a.r.c.do(ctx, cl); err != nil {
+			return serverNow, err
+		}
+		for _, raw := range page.Value {
+			att, err := unmarshalAttachment(raw)
+			if err != nil {
+				return serverNow, fmt.Errorf("eventattach: listing attachments: %w", err)
+			}
+			each(att, serverNow)
+		}
+		next = page.NextLink
+	}
+	return serverNow, nil
+}
+
+// checkNextLink refuses a nextLink that leaves the Graph origin: following it
+// would send the bearer token elsewhere.
+func (a Attachments) checkNextLink(link string) error {
+	u, err := url.Parse(link)
+	if err != nil || !a.r.c.hcTransport().sendsToken(u) {
+		return fmt.Errorf("eventattach: refusing @odata.nextLink outside %s", a.r.c.baseHost)
+	}
+	return nil
+}
+
+// Get returns one attachment with its content: GET {route}/attachments/{id}.
+// The result is a *FileAttachment, *ItemAttachment or *ReferenceAttachment by
+// its @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
+func (a Attachments) Get(ctx context.Context, id string) (Attachment, error) {
+	path, err := a.r.path(id)
+	if err != nil {
+		return nil, err
+	}
+	var out Attachment
+	cl := &call{
+		method:   http.MethodGet,
+		url:      a.r.c.base + path,
+		mailbox:  a.r.mailbox(),
+		okStatus: http.StatusOK,
+		decode: func(resp *http.Response) error {
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			out, err = unmarshalAttachment(raw)
+			return err
+		},
+	}
+	if err := a.r.c.do(ctx, cl); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
+// nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
+// ErrInvalidInput for an empty id.
+func (a Attachments) Delete(ctx context.Context, id string) error {
+	path, err := a.r.path(id)
+	if err != nil {
+		return err
+	}
+	return a.r.c.do(ctx, &call{
+		method:   http.MethodDelete,
+		url:      a.r.c.base + path,
+		mailbox:  a.r.mailbox(),
+		okStatus: http.StatusNoContent,
+	})
+}
+
+// dedupeSlack absorbs the one-second resolution of the Date header and of
+// lastModifiedDateTime when comparing with the call's start.
+const dedupeSlack = 2 * time.Second
+
+// dedupe returns the check a POST runs before it is re-sent: does the event
+// now hold an attachment of this name, kind and content type (any, when the
+// caller left it to Graph) that was modified since the call began? The
+// call's start is put on the server's clock using the Date header of the
+// list answer, so client clock skew does not matter.
+func (a Attachments) dedupe(cl *call, name, contentType, odataType string, found func(Attachment)) func(context.Context) (bool, error) {
+	start := time.Now()
+	return func(ctx context.Context) (bool, error) {
+		var hit Attachment
+		var hitTime time.Time
+		serverNow, err := a.list(ctx, func(att Attachment, _ time.Time) {
+			n, ct, t, mod := describe(att)
+			if t != odataType || n != name || (contentType != "" && !strings.EqualFold(ct, contentType)) {
+				return
+			}
+			if hit == nil || mod.After(hitTime) {
+				hit, hitTime = att, mod
+			}
+		})
+		if err != nil {
+			return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
+		}
+		if hit == nil {
+			return false, nil
+		}
+		if serverNow.IsZero() {
+			serverNow = time.Now()
+		}
+		serverStart := serverNow.Add(-time.Since(start)).Add(-dedupeSlack)
+		if hitTime.Before(serverStart) {
+			return false, nil
+		}
+		found(hit)
+		return true, nil
+	}
+}
+
+// describe returns the fields the dedupe check compares.
+func describe(att Attachment) (name, contentType, odataType string, modified time.Time) {
+	switch v := att.(type) {
+	case *FileAttachment:
+		return v.Name, v.ContentType, odataFileAttachment, v.LastModifiedDateTime
+	case *ItemAttachment:
+		return v.Name, v.ContentType, odataItemAttachment, v.LastModifiedDateTime
+	case *ReferenceAttachment:
+		return v.Name, v.ContentType, odataReferenceAttachment, v.LastModifiedDateTime
+	}
+	return "", "", "", time.Time{}
+}

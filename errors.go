@@ -1,0 +1,172 @@
+package eventattach
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. A *GraphError answers errors.Is for the sentinel of its
+// HTTP status, so callers can branch without parsing codes:
+//
+//	if errors.Is(err, eventattach.ErrNotFound) { ... }
+var (
+	// ErrInvalidInput reports input the SDK refuses before sending anything:
+	// an empty, "." or ".." id, a nil attachment, a negative size, a bad option.
+	ErrInvalidInput = errors.New("eventattach: invalid input")
+	// ErrTooLarge reports content over MaxAddSize for Add*, over MaxUploadSize
+	// for Upload, or a 413 from Graph.
+	ErrTooLarge = errors.New("eventattach: attachment too large")
+	// ErrNotFound is Graph's 404: the mailbox, calendar, event or attachment does not exist.
+	ErrNotFound = errors.New("eventattach: not found")
+	// ErrUnauthorized is Graph's 401: the token is missing, expired or for another audience.
+	ErrUnauthorized = errors.New("eventattach: unauthorized")
+	// ErrForbidden is Graph's 403: the app lacks Calendars.ReadWrite or access to the mailbox.
+	ErrForbidden = errors.New("eventattach: forbidden")
+	// ErrThrottled is Graph's 429, returned once retries are exhausted or
+	// Retry-After asks for a longer wait than the caller allows.
+	ErrThrottled = errors.New("eventattach: throttled")
+)
+
+// maxErrorBody caps how much of an error answer GraphError keeps (and reads):
+// enough for any Graph error JSON, small enough that a misbehaving proxy
+// answering with a large HTML page cannot balloon memory.
+const maxErrorBody = 64 << 10
+
+// GraphError is the error returned for every non-success answer from Graph.
+// Code is Graph's stable error.code; code against it, not against Message.
+type GraphError struct {
+	StatusCode      int
+	Code            string        // error.code, e.g. "ErrorItemNotFound"
+	Message         string        // error.message, for humans
+	RequestID       string        // innerError.request-id, or the request-id header
+	ClientRequestID string        // the client-request-id this SDK sent
+	RetryAfter      time.Duration // from the Retry-After header, when Graph sent one
+	Body            []byte        // the raw error body, at most 64 KiB
+}
+
+// Error returns one line with the status, code, message and both request ids,
+// which is what Microsoft support asks for.
+func (e *GraphError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	code := e.Code
+	if code == "" {
+		code = "(no code)"
+	}
+	b.WriteString(": ")
+	b.WriteString(code)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(oneLine(e.Message, 300))
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	fmt.Fprintf(&b, " [request-id=%s client-request-id=%s]", orDash(e.RequestID), orDash(e.ClientRequestID))
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrNotFound) and friends true for the matching status.
+func (e *GraphError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrTooLarge:
+		return e.StatusCode == http.StatusRequestEntityTooLarge
+	case ErrThrottled:
+		return e.StatusCode == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// graphErrorJSON is Graph's error envelope. innerError is spelled both ways in
+// the wild, so both are read.
+type graphErrorJSON struct {
+	Error struct {
+		Code       string          `json:"code"`
+		Message    string          `json:"message"`
+		InnerError *innerErrorJSON `json:"innerError"`
+		InnerLower *innerErrorJSON `json:"innererror"`
+	} `json:"error"`
+}
+
+type innerErrorJSON struct {
+	RequestID       string `json:"request-id"`
+	ClientRequestID string `json:"client-request-id"`
+}
+
+// parseGraphError builds a GraphError from a status, headers and an error
+// body. It never fails: an empty, HTML or truncated body still gives a
+// GraphError with the status and the header request id.
+func parseGraphError(status int, h http.Header, body []byte, clientRequestID string) *GraphError {
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	ge := &GraphError{StatusCode: status, Body: body, ClientRequestID: clientRequestID}
+	var env graphErrorJSON
+	if json.Unmarshal(body, &env) == nil {
+		ge.Code = env.Error.Code
+		ge.Message = env.Error.Message
+		inner := env.Error.InnerError
+		if inner == nil {
+			inner = env.Error.InnerLower
+		}
+		if inner != nil {
+			ge.RequestID = inner.RequestID
+			if ge.ClientRequestID == "" {
+				ge.ClientRequestID = inner.ClientRequestID
+			}
+		}
+	} else if len(body) > 0 {
+		// Not Graph JSON (a gateway's HTML page): keep a readable snippet.
+		ge.Message = oneLine(string(body), 200)
+	}
+	if ge.RequestID == "" && h != nil {
+		ge.RequestID = h.Get("request-id")
+	}
+	if ge.ClientRequestID == "" && h != nil {
+		ge.ClientRequestID = h.Get("client-request-id")
+	}
+	if h != nil {
+		ge.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), time.Now())
+	}
+	return ge
+}
+
+// oneLine folds whitespace so Error() stays on one line, and cuts at max runes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// invalidInput wraps ErrInvalidInput with what was wrong.
+func invalidInput(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// tooLarge wraps ErrTooLarge naming the size, the limit and the way out.
+func tooLarge(what string, size, limit int64, hint string) error {
+	return fmt.Errorf("%w: %s is %d bytes, the limit is %d bytes (%s)%s", ErrTooLarge, what, size, limit, byteSize(limit), hint)
+}
+
+func byteSize(n int64) string {
+	return fmt.Sprintf("%g MiB", float64(n)/(1<<20))
+}

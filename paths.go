@@ -1,0 +1,215 @@
+package eventattach
+
+import (
+	"net/url"
+	"strings"
+)
+
+// The fluent route builder. Each node is a small immutable value bound to its
+// client; a chain exists only where the seed pages document a route, so an
+// undocumented route does not compile. Ids are checked when a request is
+// about to be sent (an empty, "." or ".." id is ErrInvalidInput and nothing
+// is sent) and each is escaped as exactly one path segment, so no id can
+// change the shape of the URL.
+//
+// Adding a route: one method here, one row in the route table test.
+
+type ownerKind uint8
+
+const (
+	ownerMe ownerKind = iota
+	ownerUser
+	ownerGroup
+)
+
+// route is what every node carries: the mailbox owner and the segments after it.
+type route struct {
+	c       *Client
+	owner   ownerKind
+	ownerID string
+	// segs holds alternating fixed names and ids after the owner, e.g.
+	// {"calendarGroups", "g1", "calendars", "c1"}; ids are at odd indexes.
+	// A node never appends in place: with copies the values stay immutable.
+	segs []string
+}
+
+func (r route) with(fixed string, id ...string) route {
+	n := make([]string, len(r.segs), len(r.segs)+2)
+	copy(n, r.segs)
+	n = append(n, fixed)
+	n = append(n, id...)
+	r.segs = n
+	return r
+}
+
+// UserPath is /me or /users/{id | userPrincipalName}.
+type UserPath struct{ r route }
+
+// GroupPath is /groups/{id}. The current Graph docs list only user routes for
+// adding attachments; events in group calendars may refuse attachments.
+type GroupPath struct{ r route }
+
+// CalendarGroupPath is a user's calendar group: /calendargroup (the default
+// group) or /calendarGroups/{id}.
+type CalendarGroupPath struct{ r route }
+
+// CalendarPath is a calendar: /calendar (the default) or /calendars/{id}.
+type CalendarPath struct{ r route }
+
+// EventPath is an event in one of the calendars above.
+type EventPath struct{ r route }
+
+// Attachments is the attachments collection of an event, where the
+// operations in attachments.go and upload.go live.
+type Attachments struct{ r route }
+
+// Me is the signed-in user's mailbox: /me. It needs a delegated credential;
+// app-only credentials use Users.
+func (c *Client) Me() UserPath { return UserPath{route{c: c, owner: ownerMe}} }
+
+// Users is a user's mailbox by id or userPrincipalName: /users/{id}.
+func (c *Client) Users(idOrUserPrincipalName string) UserPath {
+	return UserPath{route{c: c, owner: ownerUser, ownerID: idOrUserPrincipalName}}
+}
+
+// Groups is a Microsoft 365 group's mailbox: /groups/{id}. These routes come
+// from the older Graph page; the current docs warn that events in group
+// calendars may refuse attachments, and upload sessions are not documented
+// for them (Upload answers ErrInvalidInput above MaxAddSize).
+func (c *Client) Groups(id string) GroupPath {
+	return GroupPath{route{c: c, owner: ownerGroup, ownerID: id}}
+}
+
+// Events is an event by id in any calendar of the mailbox: .../events/{id}.
+func (u UserPath) Events(id string) EventPath { return EventPath{u.r.with("events", id)} }
+
+// Calendar is the user's default calendar: .../calendar.
+func (u UserPath) Calendar() CalendarPath { return CalendarPath{u.r.with("calendar")} }
+
+// Calendars is a calendar in the user's default calendar group: .../calendars/{id}.
+func (u UserPath) Calendars(id string) CalendarPath { return CalendarPath{u.r.with("calendars", id)} }
+
+// CalendarGroup is the user's default calendar group: .../calendargroup
+// (documented by the older Graph page).
+func (u UserPath) CalendarGroup() CalendarGroupPath {
+	return CalendarGroupPath{u.r.with("calendargroup")}
+}
+
+// CalendarGroups is one of the user's calendar groups: .../calendarGroups/{id}.
+func (u UserPath) CalendarGroups(id string) CalendarGroupPath {
+	return CalendarGroupPath{u.r.with("calendarGroups", id)}
+}
+
+// Events is an event of the group's calendar: /groups/{id}/events/{id}.
+func (g GroupPath) Events(id string) EventPath { return EventPath{g.r.with("events", id)} }
+
+// Calendar is the group's calendar: /groups/{id}/calendar.
+func (g GroupPath) Calendar() CalendarPath { return CalendarPath{g.r.with("calendar")} }
+
+// Calendars is a calendar of the group: .../calendars/{id}.
+func (g CalendarGroupPath) Calendars(id string) CalendarPath {
+	return CalendarPath{g.r.with("calendars", id)}
+}
+
+// Events is an event of the calendar: .../events/{id}.
+func (c CalendarPath) Events(id string) EventPath { return EventPath{c.r.with("events", id)} }
+
+// Attachments is the event's attachments collection: .../attachments.
+func (e EventPath) Attachments() Attachments { return Attachments{e.r.with("attachments")} }
+
+// Path returns the collection's path relative to the version root, each id
+// escaped as one segment, e.g. "/me/calendarGroups/g1/calendars/c1/events/e1/attachments".
+// It does not validate ids; operations do.
+func (a Attachments) Path() string {
+	p, _ := a.r.path()
+	return p
+}
+
+// path builds the escaped path and reports the first invalid id.
+func (r route) path(extra ...string) (string, error) {
+	var b strings.Builder
+	b.Grow(64)
+	var err error
+	check := func(kind, id string) {
+		if err == nil {
+			err = checkID(kind, id)
+		}
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(id))
+	}
+	switch r.owner {
+	case ownerMe:
+		b.WriteString("/me")
+	case ownerUser:
+		b.WriteString("/users")
+		check("user id", r.ownerID)
+	case ownerGroup:
+		b.WriteString("/groups")
+		check("group id", r.ownerID)
+	}
+	for i := 0; i < len(r.segs); i++ {
+		b.WriteByte('/')
+		b.WriteString(r.segs[i])
+		if hasID(r.segs[i]) && i+1 < len(r.segs) {
+			i++
+			check(idKind(r.segs[i-1]), r.segs[i])
+		}
+	}
+	for _, id := range extra {
+		check("attachment id", id)
+	}
+	return b.String(), err
+}
+
+// hasID says whether a fixed segment is followed by an id.
+func hasID(fixed string) bool {
+	switch fixed {
+	case "events", "calendars", "calendarGroups":
+		return true
+	}
+	return false
+}
+
+func idKind(fixed string) string {
+	switch fixed {
+	case "events":
+		return "event id"
+	case "calendars":
+		return "calendar id"
+	}
+	return "calendar group id"
+}
+
+// checkID rejects the ids that would change a URL's shape once a server or
+// proxy normalises it: "" (an empty segment), "." and "..".
+func checkID(kind, id string) error {
+	switch id {
+	case "":
+		return invalidInput("%s is empty", kind)
+	case ".", "..":
+		return invalidInput("%s %q is not allowed", kind, id)
+	}
+	return nil
+}
+
+// mailbox names the mailbox a route belongs to, for per-mailbox concurrency.
+// User ids and UPNs are case-insensitive in Graph.
+func (r route) mailbox() string {
+	switch r.owner {
+	case ownerUser:
+		return "users/" + strings.ToLower(r.ownerID)
+	case ownerGroup:
+		return "groups/" + strings.ToLower(r.ownerID)
+	}
+	return "me"
+}
+
+// eventID returns the event id of an attachments route.
+func (r route) eventID() string {
+	for i := len(r.segs) - 2; i >= 0; i-- {
+		if r.segs[i] == "events" {
+			return r.segs[i+1]
+		}
+	}
+	return ""
+}
