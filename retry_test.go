@@ -1,0 +1,165 @@
+package eventattach
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func addSmall(c *Client, ctx context.Context) (*FileAttachment, error) {
+	return c.Me().Events("e1").Attachments().AddFile(ctx, &FileAttachment{Name: "menu.txt", ContentBytes: []byte("mac and cheese today")})
+}
+
+func TestRetry429ThenCreated(t *testing.T) {
+	srv := newScripted(t,
+		reply(429, graphErr("ApplicationThrottled", "slow down"), "Retry-After", "1"),
+		reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	start := time.Now()
+	got, err := addSmall(c, context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "AAMkA1=", got.ID)
+	assert.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "Retry-After honoured")
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, reqs[0].Body, reqs[1].Body, "identical body on retry")
+	assert.Equal(t, reqs[0].Header.Get("client-request-id"), reqs[1].Header.Get("client-request-id"))
+	assert.NotEmpty(t, reqs[0].Header.Get("client-request-id"))
+}
+
+func TestRetryAfterHTTPDate(t *testing.T) {
+	d, ok := parseRetryAfter(time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat), time.Now())
+	require.True(t, ok)
+	assert.InDelta(t, 3*time.Second, d, float64(1500*time.Millisecond))
+	_, ok = parseRetryAfter("soon", time.Now())
+	assert.False(t, ok)
+}
+
+func TestRetry503ThenCreated(t *testing.T) {
+	srv := newScripted(t, reply(503, graphErr("serviceNotAvailable", "busy")), reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	_, err := addSmall(c, context.Background())
+	require.NoError(t, err)
+	assert.Len(t, srv.requests(), 2)
+}
+
+func TestNotFoundNotRetried(t *testing.T) {
+	srv := newScripted(t, reply(404, graphErr("ErrorItemNotFound", "not found")), reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	_, err := addSmall(c, context.Background())
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Len(t, srv.requests(), 1)
+}
+
+func TestRetryAfterBeyondDeadlineReturnsPromptly(t *testing.T) {
+	srv := newScripted(t, reply(429, graphErr("ApplicationThrottled", "wait"), "Retry-After", "30"), reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.Retry.MaxDelay = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := addSmall(c, ctx)
+	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	var ge *GraphError
+	require.ErrorAs(t, err, &ge)
+	assert.ErrorIs(t, err, ErrThrottled)
+	assert.Equal(t, 30*time.Second, ge.RetryAfter)
+	assert.Contains(t, err.Error(), "deadline")
+	assert.Len(t, srv.requests(), 1)
+}
+
+func TestRetryAfterAboveMaxDelayReturnsPromptly(t *testing.T) {
+	srv := newScripted(t, reply(429, graphErr("ApplicationThrottled", "wait"), "Retry-After", "3600"))
+	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.Retry.MaxDelay = 10 * time.Second })
+	start := time.Now()
+	_, err := addSmall(c, context.Background())
+	assert.Less(t, time.Since(start), 500*time.Millisecond)
+	var ge *GraphError
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, time.Hour, ge.RetryAfter)
+	assert.Contains(t, err.Error(), "MaxDelay")
+}
+
+func TestGetRetried500(t *testing.T) {
+	srv := newScripted(t, reply(500, ""), reply(502, ""), reply(200, `{"value":[]}`))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	got, err := c.Me().Events("e").Attachments().List(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	assert.Len(t, srv.requests(), 3)
+}
+
+func TestCanceledContextIsReported(t *testing.T) {
+	srv := newScripted(t, reply(503, "", "Retry-After", "2"))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	_, err := addSmall(c, ctx)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+}
+
+func TestTokenFetchedOnceFor100Calls(t *testing.T) {
+	srv := newScripted(t, reply(201, created201))
+	cred := &countingCred{}
+	c := newTestClient(t, srv.URL+"/v1.0", cred)
+	for range 100 {
+		_, err := addSmall(c, context.Background())
+		require.NoError(t, err)
+	}
+	assert.LessOrEqual(t, cred.calls.Load(), int32(1))
+	for _, r := range srv.requests() {
+		assert.Equal(t, "Bearer tok-a", r.Header.Get("Authorization"))
+	}
+}
+
+func TestTokenSingleFlightConcurrent(t *testing.T) {
+	srv := newScripted(t, reply(201, created201))
+	cred := &countingCred{}
+	c := newTestClient(t, srv.URL+"/v1.0", cred, func(o *ClientOptions) { o.MailboxConcurrency = -1 })
+	errs := make(chan error, 32)
+	for range 32 {
+		go func() { _, err := addSmall(c, context.Background()); errs <- err }()
+	}
+	for range 32 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(1), cred.calls.Load())
+}
+
+func TestExpiredTokenRefreshedOnce(t *testing.T) {
+	srv := newScripted(t,
+		reply(401, graphErr("InvalidAuthenticationToken", "Access token has expired or is not yet valid."), "WWW-Authenticate", `Bearer realm="", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ=="`),
+		reply(201, created201))
+	cred := &countingCred{}
+	c := newTestClient(t, srv.URL+"/v1.0", cred)
+	_, err := addSmall(c, context.Background())
+	require.NoError(t, err)
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "Bearer tok-a", reqs[0].Header.Get("Authorization"))
+	assert.Equal(t, "Bearer tok-b", reqs[1].Header.Get("Authorization"))
+	assert.Equal(t, int32(2), cred.calls.Load())
+	assert.Equal(t, []string{"", `{"access_token":{}}`}, cred.claims, "claims passed through")
+}
+
+func TestUnauthorizedTwiceFails(t *testing.T) {
+	srv := newScripted(t, reply(401, graphErr("InvalidAuthenticationToken", "bad")))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	_, err := addSmall(c, context.Background())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Len(t, srv.requests(), 2)
+}
+
+func TestCredentialErrorSendsNothing(t *testing.T) {
+	srv := newScripted(t, reply(201, created201))
+	boom := errors.New("AADSTS7000215: Invalid client secret provided")
+	c := newTestClient(t, srv.URL+"/v1.0", &countingCred{err: boom})
+	_, err := addSmall(c, context.Background())
+	require.ErrorIs(t, err, boom)
+	assert.Empty(t, srv.requests())
+}
