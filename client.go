@@ -253,10 +253,10 @@ type call struct {
 	body            func() (io.Reader, error) // nil: no body; called once per attempt
 	bodyLen         int64
 	contentType     string
-	okStatus        int                                  // the success status (200, 201 or 204)
-	decode          func(*http.Response) error           // reads a success answer
+	okStatus        int                                     // the success status (200, 201 or 204)
+	decode          func(*http.Response) error              // reads a success answer
 	dedupe          func(ctx context.Context) (bool, error) // POST only: did an earlier attempt land?
-	noAuth          bool                                  // upload-session chunks are pre-authenticated
+	noAuth          bool                                    // upload-session chunks are pre-authenticated
 	clientRequestID string
 
 	attempts         int

@@ -83,20 +83,29 @@ func TestInvalidIDsSendNothing(t *testing.T) {
 	ctx := context.Background()
 	file := &FileAttachment{Name: "n", ContentBytes: []byte("x")}
 	cases := map[string]func() error{
-		"empty event":         func() error { _, err := c.Me().Events("").Attachments().AddFile(ctx, file); return err },
-		"dot event":           func() error { _, err := c.Me().Events(".").Attachments().AddFile(ctx, file); return err },
-		"dotdot user":         func() error { _, err := c.Users("..").Events("e").Attachments().AddFile(ctx, file); return err },
-		"empty calendar":      func() error { _, err := c.Me().Calendars("").Events("e").Attachments().List(ctx); return err },
-		"empty group":         func() error { _, err := c.Groups("").Events("e").Attachments().List(ctx); return err },
-		"empty calendargroup": func() error { _, err := c.Me().CalendarGroups("").Calendars("c").Events("e").Attachments().List(ctx); return err },
-		"empty attachment":    func() error { _, err := c.Me().Events("e").Attachments().Get(ctx, ""); return err },
-		"dot attachment":      func() error { return c.Me().Events("e").Attachments().Delete(ctx, ".") },
-		"nil file":            func() error { _, err := c.Me().Events("e").Attachments().AddFile(ctx, nil); return err },
-		"nil item":            func() error { _, err := c.Me().Events("e").Attachments().AddItem(ctx, nil); return err },
-		"item without item":   func() error { _, err := c.Me().Events("e").Attachments().AddItem(ctx, &ItemAttachment{Name: "x"}); return err },
-		"nil attachment":      func() error { _, err := c.Me().Events("e").Attachments().Add(ctx, nil); return err },
-		"reference":           func() error { _, err := c.Me().Events("e").Attachments().Add(ctx, &ReferenceAttachment{Name: "x"}); return err },
-		"no name":             func() error { _, err := c.Me().Events("e").Attachments().AddFile(ctx, &FileAttachment{}); return err },
+		"empty event":    func() error { _, err := c.Me().Events("").Attachments().AddFile(ctx, file); return err },
+		"dot event":      func() error { _, err := c.Me().Events(".").Attachments().AddFile(ctx, file); return err },
+		"dotdot user":    func() error { _, err := c.Users("..").Events("e").Attachments().AddFile(ctx, file); return err },
+		"empty calendar": func() error { _, err := c.Me().Calendars("").Events("e").Attachments().List(ctx); return err },
+		"empty group":    func() error { _, err := c.Groups("").Events("e").Attachments().List(ctx); return err },
+		"empty calendargroup": func() error {
+			_, err := c.Me().CalendarGroups("").Calendars("c").Events("e").Attachments().List(ctx)
+			return err
+		},
+		"empty attachment": func() error { _, err := c.Me().Events("e").Attachments().Get(ctx, ""); return err },
+		"dot attachment":   func() error { return c.Me().Events("e").Attachments().Delete(ctx, ".") },
+		"nil file":         func() error { _, err := c.Me().Events("e").Attachments().AddFile(ctx, nil); return err },
+		"nil item":         func() error { _, err := c.Me().Events("e").Attachments().AddItem(ctx, nil); return err },
+		"item without item": func() error {
+			_, err := c.Me().Events("e").Attachments().AddItem(ctx, &ItemAttachment{Name: "x"})
+			return err
+		},
+		"nil attachment": func() error { _, err := c.Me().Events("e").Attachments().Add(ctx, nil); return err },
+		"reference": func() error {
+			_, err := c.Me().Events("e").Attachments().Add(ctx, &ReferenceAttachment{Name: "x"})
+			return err
+		},
+		"no name": func() error { _, err := c.Me().Events("e").Attachments().AddFile(ctx, &FileAttachment{}); return err },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
