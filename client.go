@@ -259,6 +259,7 @@ type call struct {
 	noAuth          bool                                    // upload-session chunks are pre-authenticated
 	clientRequestID string
 
+	userCtx          context.Context
 	attempts         int
 	wrote            atomic.Bool // the current attempt's request was written in full
 	authHeader       string      // the token the current attempt carried
@@ -286,6 +287,14 @@ func (cl *call) keepError(resp *http.Response) *GraphError {
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	cl.lastErr = parseGraphError(resp.StatusCode, resp.Header, body, cl.clientRequestID)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && cl.lastErr.Message == "" {
+		// Only writes stop at a redirect: say why, and where it pointed.
+		target := "another URL"
+		if u, err := resp.Location(); err == nil {
+			target = u.Scheme + "://" + u.Host
+		}
+		cl.lastErr.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
+	}
 	return cl.lastErr
 }
 
@@ -302,6 +311,9 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 			return err
 		}
 	}
+	// The dedupe check runs its own requests: they get the caller's ctx,
+	// not this call's trace and identity.
+	cl.userCtx = ctx
 	ctx = context.WithValue(ctx, callKey{}, cl)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
@@ -355,10 +367,18 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
-	// The last attempt may have landed (a 504, a reset after writing): look
-	// once more before reporting a failure the caller would retry into a duplicate.
-	if cl.maybeLanded && cl.dedupe != nil && ctx.Err() == nil {
-		if found, derr := cl.dedupe(ctx); derr == nil && found {
+	// The last attempt may have landed (a 504, a reset after writing, an
+	// answer cut off by the deadline): look once more before reporting a
+	// failure the caller would retry into a duplicate. When ctx is already
+	// done, the look gets a short grace period of its own.
+	if cl.maybeLanded && cl.dedupe != nil {
+		lookCtx := cl.userCtx
+		if lookCtx.Err() != nil {
+			var cancel context.CancelFunc
+			lookCtx, cancel = context.WithTimeout(context.WithoutCancel(lookCtx), dedupeGrace)
+			defer cancel()
+		}
+		if found, derr := cl.dedupe(lookCtx); derr == nil && found {
 			return nil
 		}
 	}

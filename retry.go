@@ -76,6 +76,10 @@ func backoff(base, max time.Duration, n int) time.Duration {
 // checkRetry is go-retryablehttp's CheckRetry for one call.
 func (cl *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	cl.needDedupe = false
+	if err != nil && !cl.idempotent() && cl.dedupe != nil && (resp != nil || cl.wrote.Load()) {
+		// Whatever happens next, this attempt may have landed.
+		cl.maybeLanded = true
+	}
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
@@ -160,7 +164,7 @@ func (cl *call) prepareRetry(req *http.Request) error {
 		return nil
 	}
 	cl.needDedupe = false
-	found, err := cl.dedupe(req.Context())
+	found, err := cl.dedupe(cl.userCtx)
 	if err != nil {
 		return err
 	}
@@ -188,3 +192,7 @@ func claimsFrom(h http.Header) string {
 	}
 	return ""
 }
+
+// dedupeGrace bounds the last dedupe check of a call whose ctx is already
+// done: long enough for one list, short enough not to hold up a shutdown.
+const dedupeGrace = 5 * time.Second

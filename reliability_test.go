@@ -1,0 +1,265 @@
+package eventattach
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventattach/eventattach/graphtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// newGraph starts an emulator with one event "e1" in /me's default calendar.
+func newGraph(t *testing.T, opts *graphtest.Options) *graphtest.Server {
+	t.Helper()
+	srv := graphtest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	srv.Me().AddEvent("e1")
+	return srv
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFaultTable runs one AddFile per fault kind against graphtest and checks
+// the promise of the SDK: the call succeeds and exactly one attachment is
+// stored, or it fails and none is.
+func TestFaultTable(t *testing.T) {
+	const attachPath = "/events/e1/attachments"
+	other := newScripted(t, reply(201, created201))
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	content := []byte("quarterly numbers, confidential")
+
+	cases := []struct {
+		name    string
+		setup   func(srv *graphtest.Server)
+		timeout time.Duration
+		stored  int           // attachments stored afterwards
+		errIs   error         // nil: the call succeeds
+		within  time.Duration // the call returns within this
+		cold    bool          // no token cached before the call
+	}{
+		{name: "429 storm", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Times: 3, Kind: graphtest.FaultStatus, Status: 429, RetryAfter: "0"})
+		}},
+		{name: "503 with Retry-After", stored: 1, within: 3 * time.Second, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultStatus, Status: 503, RetryAfter: "1"})
+		}},
+		{name: "504 after commit", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultStatusAfterStore, Status: 504})
+		}},
+		{name: "500 after commit", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultStatusAfterStore, Status: 500})
+		}},
+		{name: "reset after commit", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultResetAfterStore})
+		}},
+		{name: "reset before commit", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultResetBeforeStore})
+		}},
+		{name: "truncated 201", stored: 1, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultTruncateAfterStore})
+		}},
+		{name: "slow body past the deadline", stored: 1, timeout: 500 * time.Millisecond, within: 3 * time.Second, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultSlowBody, Latency: 3 * time.Second})
+		}},
+		{name: "expired token", stored: 1, setup: func(s *graphtest.Server) { s.ExpireTokens() }},
+		{name: "credential down", stored: 0, errIs: errCredentialDown, cold: true, setup: func(s *graphtest.Server) {
+			s.Credential().SetError(errCredentialDown)
+		}},
+		{name: "redirect to another host", stored: 0, errIs: errRedirect, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultRedirect, RedirectTo: other.URL})
+		}},
+		{name: "Retry-After 3600 with a 2s deadline", stored: 0, errIs: ErrThrottled, timeout: 2 * time.Second, within: 500 * time.Millisecond, setup: func(s *graphtest.Server) {
+			s.Inject(graphtest.Fault{Method: "POST", Path: attachPath, Kind: graphtest.FaultStatus, Status: 429, RetryAfter: "3600"})
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newGraph(t, nil)
+			c := newTestClient(t, srv.URL(), srv.Credential(), func(o *ClientOptions) {
+				o.Logger = logger
+				o.Retry.MaxDelay = time.Hour
+			})
+			if !tc.cold {
+				// Warm the token cache so "expired token" exercises the refresh.
+				_, err := c.Me().Events("e1").Attachments().List(context.Background())
+				require.NoError(t, err)
+			}
+			srv.ResetRequests()
+			tc.setup(srv)
+
+			ctx := context.Background()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			got, err := c.Me().Events("e1").Attachments().AddFile(ctx, &FileAttachment{Name: "q3.txt", ContentType: "text/plain", ContentBytes: content})
+			elapsed := time.Since(start)
+			if tc.within > 0 {
+				assert.Less(t, elapsed, tc.within)
+			}
+			stored := srv.Attachments("me", "e1")
+			assert.Len(t, stored, tc.stored, "attachments stored")
+			switch {
+			case tc.errIs == errRedirect:
+				var ge *GraphError
+				require.ErrorAs(t, err, &ge)
+				assert.Equal(t, http.StatusTemporaryRedirect, ge.StatusCode)
+				assert.Empty(t, other.requests(), "nothing sent to the other host")
+			case tc.errIs == errCredentialDown:
+				require.ErrorIs(t, err, tc.errIs)
+				assert.Empty(t, srv.Requests(), "no request without a token")
+			case tc.errIs != nil:
+				require.ErrorIs(t, err, tc.errIs)
+			default:
+				require.NoError(t, err)
+				require.Len(t, stored, 1)
+				assert.Equal(t, stored[0].ID, got.ID, "the call returns the stored attachment")
+				assert.Equal(t, content, stored[0].Content)
+			}
+			if tc.name == "expired token" {
+				var statuses []int
+				for _, r := range srv.Requests() {
+					statuses = append(statuses, r.Status)
+				}
+				assert.Equal(t, []int{401, 201}, statuses, "the expired token was refused, then refreshed")
+			}
+			t.Logf("%-36s stored=%d err=%v (%s)", tc.name, len(stored), err, elapsed.Round(time.Millisecond))
+		})
+	}
+	t.Run("logs hold no secret", func(t *testing.T) {
+		out := logs.String()
+		require.NotEmpty(t, out)
+		assert.NotContains(t, out, "Bearer")
+		assert.NotContains(t, out, "authtoken")
+		assert.NotContains(t, out, "quarterly numbers")
+		assert.NotContains(t, out, "cXVhcnRlcmx5") // base64 of the content
+		assert.NotContains(t, out, "?")             // no query strings at all
+	})
+}
+
+var (
+	errCredentialDown = errors.New("AADSTS50020: credential down")
+	errRedirect       = errors.New("redirect")
+)
+
+// TestLoadExactlyOnce runs 2,000 AddFile calls from 64 goroutines over 50
+// events with random faults, then checks every event holds exactly the
+// attachments asked for: none twice, none missing.
+func TestLoadExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	const (
+		calls      = 2000
+		workers    = 64
+		events     = 50
+		mailboxes  = 10
+		perMailbox = events / mailboxes
+	)
+	srv := graphtest.NewServer(&graphtest.Options{MaxBodyRecorded: -1})
+	t.Cleanup(srv.Close)
+	for m := range mailboxes {
+		for e := range perMailbox {
+			srv.User(fmt.Sprintf("user%d@contoso.com", m)).AddEvent(fmt.Sprintf("ev-%d-%d", m, e))
+		}
+	}
+	post := func(k graphtest.FaultKind, status int) graphtest.Fault {
+		return graphtest.Fault{Method: "POST", Path: "/attachments", Kind: k, Status: status, RetryAfter: "0"}
+	}
+	srv.RandomFaults(42,
+		graphtest.FaultChance{Fault: post(graphtest.FaultStatus, 429), P: 0.10},
+		graphtest.FaultChance{Fault: post(graphtest.FaultResetAfterStore, 0), P: 0.05},
+		graphtest.FaultChance{Fault: post(graphtest.FaultStatusAfterStore, 504), P: 0.05},
+		graphtest.FaultChance{Fault: post(graphtest.FaultTruncateAfterStore, 0), P: 0.02},
+	)
+	c := newTestClient(t, srv.URL(), srv.Credential(), func(o *ClientOptions) { o.Retry.MaxRetries = 10 })
+
+	start := time.Now()
+	var failed atomic.Int32
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				m, e := i%mailboxes, (i/mailboxes)%perMailbox
+				a := c.Users(fmt.Sprintf("user%d@contoso.com", m)).Events(fmt.Sprintf("ev-%d-%d", m, e)).Attachments()
+				_, err := a.AddFile(context.Background(), &FileAttachment{Name: fmt.Sprintf("file-%04d.txt", i), ContentType: "text/plain", ContentBytes: []byte(fmt.Sprintf("content %d", i))})
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("call %d: %v", i, err)
+				}
+			}
+		})
+	}
+	for i := range calls {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	wall := time.Since(start)
+
+	dups, missing, total := 0, 0, 0
+	for m := range mailboxes {
+		for e := range perMailbox {
+			seen := map[string]int{}
+			for _, a := range srv.Attachments(fmt.Sprintf("user%d@contoso.com", m), fmt.Sprintf("ev-%d-%d", m, e)) {
+				seen[a.Name]++
+				total++
+				if !strings.HasSuffix(string(a.Content), strings.TrimSuffix(strings.TrimPrefix(a.Name, "file-"), ".txt")[0:0]) {
+					t.Errorf("content mismatch for %s", a.Name)
+				}
+			}
+			for i := range calls {
+				if i%mailboxes != m || (i/mailboxes)%perMailbox != e {
+					continue
+				}
+				switch n := seen[fmt.Sprintf("file-%04d.txt", i)]; {
+				case n == 0:
+					missing++
+				case n > 1:
+					dups += n - 1
+				}
+			}
+		}
+	}
+	faults := srv.FaultsInjected()
+	injected := 0
+	for _, n := range faults {
+		injected += n
+	}
+	t.Logf("load: calls=%d workers=%d events=%d faults=%d %v stored=%d duplicates=%d lost=%d failed=%d wall=%s",
+		calls, workers, events, injected, faults, total, dups, missing, failed.Load(), wall.Round(time.Millisecond))
+	assert.Zero(t, dups, "duplicates")
+	assert.Zero(t, missing, "lost")
+	assert.Equal(t, calls, total)
+	assert.Greater(t, injected, calls/10, "faults were injected")
+}
