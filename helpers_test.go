@@ -125,3 +125,5 @@ func readTestdata(t *testing.T, name string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(name) }
