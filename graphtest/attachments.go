@@ -1,0 +1,407 @@
+package graphtest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxAttachmentSize is the size (file bytes, or an item's JSON) at which a
+// POST .../attachments answers 413: Graph takes attachments under 3 MB that
+// way, larger ones only through an upload session.
+const MaxAttachmentSize = 3 << 20
+
+const (
+	fileType = "#microsoft.graph.fileAttachment"
+	itemType = "#microsoft.graph.itemAttachment"
+)
+
+// newAttachmentID makes an Outlook-looking id: "AAMkA" + padded base64url of
+// 16 random bytes, so ids contain '=', '-' and '_' and clients must escape
+// them.
+func newAttachmentID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "AAMkA" + base64.URLEncoding.EncodeToString(b)
+}
+
+// contextEscape escapes an id inside @odata.context, as Graph does ('=' is
+// %3D there).
+func contextEscape(id string) string {
+	return strings.ReplaceAll(url.QueryEscape(strings.ReplaceAll(id, "'", "''")), "+", "%20")
+}
+
+// graphTime is Graph's lastModifiedDateTime format: UTC, whole seconds.
+func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// contentTypeFor is the content type Graph reports for a file sent without
+// one: guessed from the name's extension.
+func contentTypeFor(name string) string {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		mt, _, err := mime.ParseMediaType(t)
+		if err == nil {
+			return mt
+		}
+	}
+	return "application/octet-stream"
+}
+
+// createAttachment is POST .../attachments.
+func (s *Server) createAttachment(c *call, mb *Mailbox, ev *event) {
+	o, bad := readJSONObject(c.r)
+	if bad == nil {
+		var a *attachment
+		if a, bad = parseAttachment(o); bad == nil {
+			a.ID = newAttachmentID()
+			a.LastModifiedDateTime = now()
+			s.mu.Lock()
+			ev.atts = append(ev.atts, a)
+			s.mu.Unlock()
+			c.w.Header().Set("Location", s.URL()+"/"+quoteKey(ownerName(mb), mb.id)+"/"+quoteKey("events", ev.id)+"/"+quoteKey("attachments", a.ID))
+			c.writeJSON(http.StatusCreated, s.attachmentJSON(mb, ev, a, nil, true))
+			return
+		}
+	}
+	c.fail(bad.status, bad.code, bad.msg)
+}
+
+// parseAttachment validates a create body strictly, like Graph.
+func parseAttachment(o jsonObject) (*attachment, *badBody) {
+	t, bad := o.odataType()
+	if bad != nil {
+		return nil, bad
+	}
+	a := &attachment{}
+	switch t {
+	case "microsoft.graph.fileAttachment":
+		a.ODataType = fileType
+		bad = o.onlyKnown("microsoft.graph.fileAttachment", "@odata.type", "name", "contentType", "contentBytes",
+			"isInline", "contentId", "contentLocation", "size", "lastModifiedDateTime")
+	case "microsoft.graph.itemAttachment":
+		a.ODataType = itemType
+		bad = o.onlyKnown("microsoft.graph.itemAttachment", "@odata.type", "name", "contentType", "isInline", "size", "item")
+	case "":
+		return nil, bodyErr("RequestBodyRead", "The attachment needs an @odata.type: '#microsoft.graph.fileAttachment' or '#microsoft.graph.itemAttachment'; attachment itself is abstract.")
+	default:
+		return nil, bodyErr("RequestBodyRead", "A type named '%s' could not be resolved by the model. Use '#microsoft.graph.fileAttachment' or '#microsoft.graph.itemAttachment'.", t)
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	var ok bool
+	if a.Name, ok, bad = o.str("name"); bad != nil {
+		return nil, bad
+	} else if !ok || a.Name == "" {
+		return nil, bodyErr("ErrorInvalidRequest", "The attachment's name is required.")
+	}
+	if a.ContentType, _, bad = o.str("contentType"); bad != nil {
+		return nil, bad
+	}
+	if a.IsInline, bad = o.boolean("isInline"); bad != nil {
+		return nil, bad
+	}
+	// size is read-only: Graph ignores a sent value, but it must be a number.
+	if _, _, bad = o.integer("size"); bad != nil {
+		return nil, bad
+	}
+	if a.ODataType == fileType {
+		return a, parseFile(o, a)
+	}
+	return a, parseItem(o, a)
+}
+
+func parseFile(o jsonObject, a *attachment) *badBody {
+	var bad *badBody
+	if a.ContentID, _, bad = o.str("contentId"); bad != nil {
+		return bad
+	}
+	if a.contentLocation, _, bad = o.str("contentLocation"); bad != nil {
+		return bad
+	}
+	if _, _, bad = o.str("lastModifiedDateTime"); bad != nil {
+		return bad
+	}
+	b64, ok, bad := o.str("contentBytes")
+	if bad != nil {
+		return bad
+	}
+	if !ok {
+		return bodyErr("ErrorInvalidRequest", "A file attachment needs contentBytes.")
+	}
+	content, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err == nil && strings.ContainsAny(b64, "\r\n") {
+		// Go's decoder skips line breaks even in strict mode; a client
+		// encoding in one piece never sends them.
+		err = errors.New("line breaks in base64")
+	}
+	if err != nil {
+		return bodyErr("ErrorInvalidRequest", "contentBytes is not valid base64: %v", err)
+	}
+	if len(content) >= MaxAttachmentSize {
+		return &badBody{http.StatusRequestEntityTooLarge, "ErrorRequestEntityTooLarge",
+			"The attachment is too large for this request; use an upload session for attachments of 3 MB or more."}
+	}
+	if a.ContentType == "" {
+		a.ContentType = contentTypeFor(a.Name)
+	}
+	a.Content = content
+	a.Size = int64(len(content))
+	return nil
+}
+
+func parseItem(o jsonObject, a *attachment) *badBody {
+	item, raw, bad := o.object("item")
+	if bad != nil {
+		return bad
+	}
+	if item == nil {
+		return bodyErr("ErrorInvalidRequest", "An item attachment needs an item.")
+	}
+	t, bad := item.odataType()
+	if bad != nil {
+		return bad
+	}
+	switch t {
+	case "microsoft.graph.event", "microsoft.graph.message", "microsoft.graph.contact":
+	default:
+		return bodyErr("ErrorInvalidRequest", "The item's @odata.type must be microsoft.graph.event, microsoft.graph.message or microsoft.graph.contact, got '%s'.", t)
+	}
+	if len(raw) >= MaxAttachmentSize {
+		return &badBody{http.StatusRequestEntityTooLarge, "ErrorRequestEntityTooLarge", "The item is too large for this request."}
+	}
+	a.ContentType = "" // Graph answers null for items
+	a.Item = slices.Clone(raw)
+	a.Size = int64(len(raw))
+	return nil
+}
+
+// attachmentJSON renders an attachment as Graph does. sel, when non-nil,
+// limits the properties (@odata.type and id always stay); entity adds the
+// @odata.context (and @odata.id for items) of a single-entity answer.
+func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[string]bool, entity bool) obj {
+	var o obj
+	base := s.URL() + "/" + ownerSegment(mb) + "/events('" + contextEscape(ev.id) + "')/attachments"
+	if entity {
+		o = append(o, kv{"@odata.context", s.URL() + "/$metadata#" + strings.TrimPrefix(base, s.URL()+"/") + "/$entity"})
+	}
+	o = append(o, kv{"@odata.type", a.ODataType})
+	if entity && a.ODataType == itemType {
+		o = append(o, kv{"@odata.id", base + "('" + contextEscape(a.ID) + "')"})
+	}
+	o = append(o, kv{"id", a.ID})
+	add := func(k string, v any) {
+		if sel == nil || sel[k] {
+			o = append(o, kv{k, v})
+		}
+	}
+	add("lastModifiedDateTime", graphTime(a.LastModifiedDateTime))
+	add("name", a.Name)
+	add("contentType", nullable(a.ContentType))
+	add("size", a.Size)
+	add("isInline", a.IsInline)
+	if a.ODataType == fileType {
+		add("contentId", nullable(a.ContentID))
+		add("contentLocation", nullable(a.contentLocation))
+		add("contentBytes", base64.StdEncoding.EncodeToString(a.Content))
+	}
+	return o
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// selectable are the attachment properties $select accepts.
+var selectable = []string{"id", "name", "contentType", "size", "isInline", "lastModifiedDateTime",
+	"contentBytes", "contentId", "contentLocation"}
+
+// parseQuery checks the OData query options: only those in allowed may
+// appear (others are an error in Graph too); plain parameters are ignored.
+func parseQuery(c *call, allowed ...string) (url.Values, bool) {
+	q, err := url.ParseQuery(c.r.URL.RawQuery)
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", "Invalid query string: "+err.Error())
+		return nil, false
+	}
+	for k := range q {
+		if strings.HasPrefix(k, "$") && !slices.Contains(allowed, k) {
+			c.fail(http.StatusBadRequest, "BadRequest", "Query option '"+k+"' is not allowed here.")
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+// parseSelect reads $select; nil means all properties.
+func parseSelect(c *call, q url.Values) (map[string]bool, bool) {
+	if !q.Has("$select") {
+		return nil, true
+	}
+	sel := map[string]bool{}
+	for _, p := range strings.Split(q.Get("$select"), ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(selectable, p) {
+			c.fail(http.StatusBadRequest, "BadRequest", "Could not find a property named '"+p+"' on type 'microsoft.graph.attachment'.")
+			return nil, false
+		}
+		sel[p] = true
+	}
+	return sel, true
+}
+
+// listAttachments is GET .../attachments, paged with $top and $skiptoken.
+func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
+	q, ok := parseQuery(c, "$select", "$top", "$skiptoken")
+	if !ok {
+		return
+	}
+	sel, ok := parseSelect(c, q)
+	if !ok {
+		return
+	}
+	top := s.opts.PageSize
+	if q.Has("$top") {
+		n, err := strconv.Atoi(q.Get("$top"))
+		if err != nil || n < 1 || n > 1000 {
+			c.fail(http.StatusBadRequest, "BadRequest", "Invalid $top value '"+q.Get("$top")+"': use 1 to 1000.")
+			return
+		}
+		top = n
+	}
+	skip := 0
+	if q.Has("$skiptoken") {
+		n, err := decodeSkipToken(q.Get("$skiptoken"))
+		if err != nil {
+			c.fail(http.StatusBadRequest, "BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		skip = n
+	}
+
+	s.mu.Lock()
+	atts := slices.Clone(ev.atts)
+	s.mu.Unlock()
+	value := []obj{}
+	for i := skip; i < len(atts) && i < skip+top; i++ {
+		value = append(value, s.attachmentJSON(mb, ev, atts[i], sel, false))
+	}
+	ctx := s.URL() + "/$metadata#" + ownerSegment(mb) + "/events('" + contextEscape(ev.id) + "')/attachments"
+	if sel != nil {
+		ctx += "(" + q.Get("$select") + ")"
+	}
+	o := obj{{"@odata.context", ctx}, {"value", value}}
+	if skip+top < len(atts) {
+		// The next link keeps the request's path as received and its
+		// query options, on the host the request came to.
+		next := "http://" + c.r.Host + c.r.URL.EscapedPath() + "?"
+		if sel != nil {
+			next += "$select=" + url.QueryEscape(q.Get("$select")) + "&"
+		}
+		if q.Has("$top") {
+			next += "$top=" + strconv.Itoa(top) + "&"
+		}
+		next += "$skiptoken=" + encodeSkipToken(skip+top)
+		o = append(o, kv{"@odata.nextLink", next})
+	}
+	c.writeJSON(http.StatusOK, o)
+}
+
+// Skip tokens are opaque to clients; they must use @odata.nextLink as is.
+func encodeSkipToken(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("skip=" + strconv.Itoa(n)))
+}
+
+func decodeSkipToken(t string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "skip="))
+	if err != nil || n < 0 || !strings.HasPrefix(string(b), "skip=") {
+		return 0, strconv.ErrSyntax
+	}
+	return n, nil
+}
+
+// findAttachment answers 404 when the event has no such attachment.
+func (s *Server) findAttachment(c *call, ev *event, id string) *attachment {
+	s.mu.Lock()
+	a := ev.attachmentLocked(id)
+	s.mu.Unlock()
+	if a == nil {
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+	}
+	return a
+}
+
+// getAttachment is GET .../attachments/{id}; $expand=item (or
+// microsoft.graph.itemAttachment/item) adds an item attachment's item.
+func (s *Server) getAttachment(c *call, mb *Mailbox, ev *event, id string) {
+	q, ok := parseQuery(c, "$select", "$expand")
+	if !ok {
+		return
+	}
+	sel, ok := parseSelect(c, q)
+	if !ok {
+		return
+	}
+	expand := q.Get("$expand")
+	if expand != "" && !strings.EqualFold(expand, "item") && !strings.EqualFold(expand, "microsoft.graph.itemAttachment/item") {
+		c.fail(http.StatusBadRequest, "BadRequest", "Could not find a property named '"+expand+"' to expand.")
+		return
+	}
+	a := s.findAttachment(c, ev, id)
+	if a == nil {
+		return
+	}
+	o := s.attachmentJSON(mb, ev, a, sel, true)
+	if expand != "" && a.ODataType == itemType {
+		o = append(o, kv{"item", json.RawMessage(a.Item)})
+	}
+	c.writeJSON(http.StatusOK, o)
+}
+
+// getAttachmentValue is GET .../attachments/{id}/$value: a file's raw bytes.
+func (s *Server) getAttachmentValue(c *call, ev *event, id string) {
+	a := s.findAttachment(c, ev, id)
+	if a == nil {
+		return
+	}
+	if a.ODataType != fileType {
+		c.fail(http.StatusBadRequest, "ErrorInvalidRequest", "$value is only available for file attachments.")
+		return
+	}
+	c.w.Header().Set("Content-Type", a.ContentType)
+	c.w.Header().Set("Content-Length", strconv.Itoa(len(a.Content)))
+	c.w.WriteHeader(http.StatusOK)
+	c.w.Write(a.Content)
+}
+
+// deleteAttachment is DELETE .../attachments/{id}.
+func (s *Server) deleteAttachment(c *call, ev *event, id string) {
+	s.mu.Lock()
+	i := slices.IndexFunc(ev.atts, func(a *attachment) bool { return a.ID == id })
+	if i >= 0 {
+		ev.atts = slices.Delete(ev.atts, i, i+1)
+	}
+	s.mu.Unlock()
+	if i < 0 {
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}

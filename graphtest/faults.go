@@ -1,0 +1,267 @@
+package graphtest
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultKind is what an injected fault does to a request.
+type FaultKind int
+
+const (
+	// FaultStatus answers Status with a Graph error body (Code, RetryAfter)
+	// without processing the request.
+	FaultStatus FaultKind = iota
+	// FaultStatusAfterStore processes the request (its change is stored),
+	// then answers Status with an error body instead of the success, as when
+	// a gateway fails after the backend succeeded.
+	FaultStatusAfterStore
+	// FaultResetBeforeStore reads the request, then closes the connection
+	// without processing it or answering.
+	FaultResetBeforeStore
+	// FaultResetAfterStore processes the request, then closes the connection
+	// without answering.
+	FaultResetAfterStore
+	// FaultTruncateAfterStore processes the request, then answers the success
+	// status and headers (with the full Content-Length) but only the first
+	// half of the body, and closes the connection.
+	FaultTruncateAfterStore
+	// FaultSlowBody processes the request, writes the status, headers and
+	// first half of the body, flushes, sleeps Latency, then writes the rest.
+	FaultSlowBody
+	// FaultRedirect answers 307 with Location: RedirectTo + the request's path
+	// and query, without processing. An empty RedirectTo means this server's
+	// Graph listener.
+	FaultRedirect
+	// FaultLatency sleeps Latency (less if the client gives up) and then
+	// handles the request normally. The sleep happens while the request
+	// counts against its mailbox's concurrency limit.
+	FaultLatency
+)
+
+var faultNames = [...]string{"FaultStatus", "FaultStatusAfterStore", "FaultResetBeforeStore", "FaultResetAfterStore",
+	"FaultTruncateAfterStore", "FaultSlowBody", "FaultRedirect", "FaultLatency"}
+
+// String is the constant's name.
+func (k FaultKind) String() string {
+	if k >= 0 && int(k) < len(faultNames) {
+		return faultNames[k]
+	}
+	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Fault is one scripted misbehaviour; see Server.Inject.
+type Fault struct {
+	Method     string        // the request method to match; "" matches any
+	Path       string        // a substring of the escaped path to match; "" matches any
+	Times      int           // how many matching requests it applies to; 0 means 1, <0 forever
+	Kind       FaultKind     // what to do
+	Status     int           // the status of FaultStatus and FaultStatusAfterStore; 0 means 503
+	Code       string        // error.code; "" picks Graph's usual code for Status
+	RetryAfter string        // Retry-After header value; "" sends none
+	Latency    time.Duration // for FaultLatency and FaultSlowBody
+	RedirectTo string        // for FaultRedirect: scheme://host of the target
+}
+
+func (f *Fault) matches(method, path string) bool {
+	return (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.Contains(path, f.Path)
+}
+
+// FaultChance is a fault drawn at random with probability P per request; see
+// Server.RandomFaults.
+type FaultChance struct {
+	Fault Fault
+	P     float64
+}
+
+// faultTable holds the scripted and random faults and counts those applied.
+type faultTable struct {
+	mu       sync.Mutex
+	scripted []*scriptedFault
+	rng      *rand.Rand
+	chances  []FaultChance
+	counts   map[FaultKind]int
+}
+
+type scriptedFault struct {
+	f    Fault
+	left int // <0: forever
+}
+
+// Inject queues faults in order. Each request on either listener takes the
+// first queued fault that matches it and still has uses left.
+func (s *Server) Inject(f ...Fault) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	for _, x := range f {
+		left := x.Times
+		if left == 0 {
+			left = 1
+		}
+		s.faults.scripted = append(s.faults.scripted, &scriptedFault{f: x, left: left})
+	}
+}
+
+// RandomFaults makes each request that no scripted fault matched draw at
+// most one of chances, with probability P each (their P should sum to at
+// most 1), from a generator seeded with seed so runs repeat. Fault.Method
+// and Fault.Path filter as for Inject; Times is ignored. Calling it with no
+// chances turns random faults off.
+func (s *Server) RandomFaults(seed int64, chances ...FaultChance) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.rng = rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	s.faults.chances = append([]FaultChance(nil), chances...)
+}
+
+// FaultsInjected counts the faults applied so far, by kind.
+func (s *Server) FaultsInjected() map[FaultKind]int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make(map[FaultKind]int, len(s.faults.counts))
+	for k, v := range s.faults.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// pick chooses the fault for a request, if any.
+func (t *faultTable) pick(method, path string) (Fault, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, sf := range t.scripted {
+		if !sf.f.matches(method, path) {
+			continue
+		}
+		if sf.left > 0 {
+			if sf.left--; sf.left == 0 {
+				t.scripted = append(t.scripted[:i:i], t.scripted[i+1:]...)
+			}
+		}
+		t.counts[sf.f.Kind]++
+		return sf.f, true
+	}
+	if len(t.chances) == 0 {
+		return Fault{}, false
+	}
+	// One draw per request keeps the sequence of faults a function of the
+	// seed and the sequence of requests.
+	u, acc := t.rng.Float64(), 0.0
+	for _, ch := range t.chances {
+		acc += ch.P
+		if u < acc {
+			if !ch.Fault.matches(method, path) {
+				return Fault{}, false
+			}
+			t.counts[ch.Fault.Kind]++
+			return ch.Fault, true
+		}
+	}
+	return Fault{}, false
+}
+
+// applyFault handles a request under fault f. It reports whether the
+// connection was hijacked (and so must not be touched any more).
+func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) bool {
+	errorOut := func(status int) {
+		if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		writeError(sw, status, f.Code, "", f.RetryAfter, c.requestID, c.clientRequestID)
+	}
+	// buffered runs the handler normally but keeps its answer.
+	buffered := func() *bufferWriter {
+		bw := &bufferWriter{header: sw.Header().Clone()}
+		c.w = bw
+		h(c)
+		c.w = sw
+		if bw.status == 0 {
+			// The handler gave up (the client went away); nothing to send.
+			bw.status = http.StatusOK
+		}
+		return bw
+	}
+	emitHeader := func(bw *bufferWriter) {
+		for k, v := range bw.header {
+			sw.Header()[k] = v
+		}
+		if len(bw.body) > 0 {
+			// The full length, so a client can tell a cut-off body.
+			sw.Header().Set("Content-Length", strconv.Itoa(len(bw.body)))
+		}
+		sw.WriteHeader(bw.status)
+	}
+
+	switch f.Kind {
+	case FaultStatus:
+		errorOut(f.Status)
+	case FaultStatusAfterStore:
+		buffered()
+		errorOut(f.Status)
+	case FaultResetBeforeStore:
+		c.r.Body.(*captureBody).drain()
+		return hijackClose(sw, nil)
+	case FaultResetAfterStore:
+		buffered()
+		c.r.Body.(*captureBody).drain()
+		return hijackClose(sw, nil)
+	case FaultTruncateAfterStore:
+		bw := buffered()
+		c.r.Body.(*captureBody).drain()
+		sw.status, sw.answered = bw.status, true
+		return hijackClose(sw, func(w *bufio.Writer) {
+			fmt.Fprintf(w, "HTTP/1.1 %d %s\r\n", bw.status, http.StatusText(bw.status))
+			bw.header.Set("Content-Length", strconv.Itoa(len(bw.body)))
+			bw.header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+			bw.header.Set("Connection", "close")
+			bw.header.Write(w)
+			w.WriteString("\r\n")
+			w.Write(bw.body[:len(bw.body)/2])
+		})
+	case FaultSlowBody:
+		bw := buffered()
+		emitHeader(bw)
+		half := len(bw.body) / 2
+		sw.Write(bw.body[:half])
+		http.NewResponseController(sw).Flush()
+		if sleepCtx(c.r.Context(), f.Latency) {
+			sw.Write(bw.body[half:])
+		}
+	case FaultRedirect:
+		to := f.RedirectTo
+		if to == "" {
+			to = s.graph.base()
+		}
+		sw.Header().Set("Location", strings.TrimSuffix(to, "/")+c.r.URL.RequestURI())
+		sw.WriteHeader(http.StatusTemporaryRedirect)
+	case FaultLatency:
+		c.latency = f.Latency
+		h(c)
+	default:
+		h(c)
+	}
+	return false
+}
+
+// hijackClose takes over the connection, optionally writes raw bytes, and
+// closes it: the client sees a reset or a cut-off answer.
+func hijackClose(sw *statusWriter, write func(*bufio.Writer)) bool {
+	conn, brw, err := http.NewResponseController(sw).Hijack()
+	if err != nil {
+		// Cannot happen on HTTP/1.1; answer something rather than hang.
+		sw.WriteHeader(http.StatusInternalServerError)
+		return false
+	}
+	if write != nil {
+		write(brw.Writer)
+		brw.Flush()
+	}
+	conn.Close()
+	return true
+}

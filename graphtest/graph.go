@@ -1,0 +1,160 @@
+package graphtest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// handleGraph serves the Graph listener: authenticate, route, find the
+// mailbox, take an in-flight slot, find the event, then run the operation.
+func (s *Server) handleGraph(c *call) {
+	if !s.authorize(c) {
+		return
+	}
+	rt, err := parseRoute(c.r.URL.EscapedPath())
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	if rt.target == targetUploadSession && (rt.owner == ownerGroup || rt.loc != locEvents) {
+		c.fail(http.StatusBadRequest, "BadRequest",
+			"Resource not found for the segment 'createUploadSession'. Upload sessions are only available on /me/events/{id}/attachments and /users/{id}/events/{id}/attachments.")
+		return
+	}
+
+	s.mu.Lock()
+	mb := s.ownerLocked(rt)
+	s.mu.Unlock()
+	if mb == nil {
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+	if !s.acquire(mb) {
+		c.throttle()
+		return
+	}
+	defer s.release(mb)
+	if !c.wait() {
+		return
+	}
+
+	s.mu.Lock()
+	ev := s.eventLocked(mb, rt)
+	s.mu.Unlock()
+	if ev == nil {
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
+
+	m := c.r.Method
+	switch rt.target {
+	case targetCollection:
+		switch m {
+		case http.MethodPost:
+			s.createAttachment(c, mb, ev)
+		case http.MethodGet:
+			s.listAttachments(c, mb, ev)
+		default:
+			c.methodNotAllowed()
+		}
+	case targetItem:
+		switch m {
+		case http.MethodGet:
+			s.getAttachment(c, mb, ev, rt.attachmentID)
+		case http.MethodDelete:
+			s.deleteAttachment(c, ev, rt.attachmentID)
+		default:
+			c.methodNotAllowed()
+		}
+	case targetValue:
+		if m != http.MethodGet {
+			c.methodNotAllowed()
+			return
+		}
+		s.getAttachmentValue(c, ev, rt.attachmentID)
+	case targetUploadSession:
+		if m != http.MethodPost {
+			c.methodNotAllowed()
+			return
+		}
+		s.createUploadSession(c, mb, ev)
+	}
+}
+
+func (c *call) methodNotAllowed() {
+	c.fail(http.StatusMethodNotAllowed, "ErrorInvalidRequest",
+		fmt.Sprintf("The HTTP method '%s' is not allowed on this resource.", c.r.Method))
+}
+
+// authorize checks the bearer token. A revoked or expired token gets a CAE
+// claims challenge, which azcore's BearerTokenPolicy answers by fetching a
+// new token with those claims.
+func (s *Server) authorize(c *call) bool {
+	scheme, tok, _ := strings.Cut(c.r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
+		return false
+	}
+	switch s.cred.check(tok) {
+	case tokenValid:
+		return true
+	case tokenExpired:
+		claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+		c.w.Header().Set("WWW-Authenticate", bearerChallenge+`, error="insufficient_claims", claims="`+
+			base64.StdEncoding.EncodeToString([]byte(claims))+`"`)
+		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+	default:
+		c.w.Header().Set("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)
+		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed.")
+	}
+	return false
+}
+
+// ownerLocked finds the route's mailbox; users are found by id or UPN.
+func (s *Server) ownerLocked(rt *route) *Mailbox {
+	switch rt.owner {
+	case ownerMe:
+		return s.me
+	case ownerUser:
+		return s.findUserLocked(rt.ownerID)
+	}
+	return s.groups[rt.ownerID]
+}
+
+// eventLocked finds the route's event, which must be in the calendar (of
+// the calendar group) the route names.
+func (s *Server) eventLocked(mb *Mailbox, rt *route) *event {
+	var cal *Calendar
+	switch rt.loc {
+	case locEvents:
+		return mb.eventLocked(rt.eventID)
+	case locCalendar:
+		cal = mb.calendar
+	case locCalendars, locDefaultGroupCalendar:
+		cal = mb.defaultGroup.calendarLocked(rt.calendarID)
+	case locGroupCalendar:
+		if g := mb.groupLocked(rt.groupID); g != nil {
+			cal = g.calendarLocked(rt.calendarID)
+		}
+	}
+	if cal == nil {
+		return nil
+	}
+	return cal.eventLocked(rt.eventID)
+}
+
+// ownerSegment is the mailbox as @odata.context and Location name it.
+func ownerSegment(mb *Mailbox) string {
+	return ownerName(mb) + "('" + contextEscape(mb.id) + "')"
+}
+
+// ownerName is the mailbox's collection in OData key paths.
+func ownerName(mb *Mailbox) string {
+	if mb.isGroup {
+		return "groups"
+	}
+	return "users"
+}
