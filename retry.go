@@ -103,13 +103,14 @@ func (cl *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 	ge := cl.keepError(resp)
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized:
-		if cl.reauthed || cl.noAuth {
+		claims := claimsFrom(resp.Header)
+		if cl.reauthed || cl.noAuth || (ge.Code != "InvalidAuthenticationToken" && claims == "") {
 			return false, nil
 		}
 		// An expired token or a CAE claims challenge: one fresh token, once.
 		cl.reauthed = true
 		cl.c.tokens.invalidate(cl.authHeader)
-		cl.claims = claimsFrom(resp.Header)
+		cl.claims = claims
 		cl.wait = 0
 		return true, nil
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:

@@ -163,3 +163,13 @@ func TestCredentialErrorSendsNothing(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Empty(t, srv.requests())
 }
+
+func TestOtherUnauthorizedNotRetried(t *testing.T) {
+	srv := newScripted(t, reply(401, graphErr("Unauthorized", "wrong audience")))
+	cred := &countingCred{}
+	c := newTestClient(t, srv.URL+"/v1.0", cred)
+	_, err := addSmall(c, context.Background())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Len(t, srv.requests(), 1)
+	assert.Equal(t, int32(1), cred.calls.Load())
+}
