@@ -13,8 +13,9 @@ import (
 
 // Size limits of the two ways to attach a file.
 const (
-	// MaxAddSize is the largest content AddFile and AddItem send in one POST
-	// (Graph: "under 3 MB"). Upload switches to an upload session at this size.
+	// MaxAddSize bounds what AddFile and AddItem send in one POST: content
+	// must be under it (Graph: "under 3 MB"). Upload switches to an upload
+	// session at this size.
 	MaxAddSize = 3 << 20
 	// MaxUploadSize is the largest file an upload session takes.
 	MaxUploadSize = 150 << 20
@@ -24,10 +25,10 @@ const (
 // are fetched one at a time with Get.
 const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 
-// AddFile attaches a file of at most MaxAddSize bytes to the event:
+// AddFile attaches a file of under MaxAddSize bytes to the event:
 // POST {route}/attachments with a #microsoft.graph.fileAttachment. It returns
 // the created attachment as Graph answered it (201 Created; ContentBytes is
-// f's content, which Graph echoes). Content over MaxAddSize is ErrTooLarge
+// f's content, which Graph echoes). Content of MaxAddSize or more is ErrTooLarge
 // before any request (use Upload); an empty name or an invalid id is
 // ErrInvalidInput; Graph's errors are *GraphError.
 //
@@ -44,7 +45,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 	if f.Name == "" {
 		return nil, invalidInput("file attachment needs a name")
 	}
-	if n := int64(len(f.ContentBytes)); n > MaxAddSize {
+	if n := int64(len(f.ContentBytes)); n >= MaxAddSize {
 		return nil, tooLarge("file content", n, MaxAddSize, "; Upload sends larger files through an upload session")
 	}
 	path, err := a.r.path()
@@ -87,7 +88,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 // AddItem attaches an Outlook item (an *Event, *Message or *Contact) to the
 // event: POST {route}/attachments with a #microsoft.graph.itemAttachment. It
 // returns the created attachment (201 Created; Graph does not echo the item,
-// so Item is i.Item). An item whose JSON is over MaxAddSize is ErrTooLarge; a
+// so Item is i.Item). An item whose JSON is MaxAddSize or more is ErrTooLarge; a
 // nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
 // are *GraphError. Retries follow the rule of AddFile.
 func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttachment, error) {
@@ -101,7 +102,7 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 	if err != nil {
 		return nil, err
 	}
-	if n := int64(len(item)); n > MaxAddSize {
+	if n := int64(len(item)); n >= MaxAddSize {
 		return nil, tooLarge("the item's JSON", n, MaxAddSize, "; Graph takes larger items only as files")
 	}
 	path, err := a.r.path()

@@ -177,3 +177,8 @@ func TestMailboxConcurrencyCap(t *testing.T) {
 	_, err := addSmall(c, ctx)
 	assert.True(t, errors.Is(err, context.Canceled))
 }
+
+func TestCustomCloudKeepsItsAuthority(t *testing.T) {
+	custom := Cloud{Name: "global", GraphEndpoint: "https://graph.contoso.example", AuthorityHost: "https://login.contoso.example/"}
+	assert.Equal(t, "https://login.contoso.example/", custom.AzureCloud().ActiveDirectoryAuthorityHost)
+}

@@ -9,13 +9,14 @@ import "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 //		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Cloud: eventattach.CloudUSGovL4.AzureCloud()}})
 //	client, _ := eventattach.NewClient(cred, &eventattach.ClientOptions{Cloud: eventattach.CloudUSGovL4})
 func (c Cloud) AzureCloud() cloud.Configuration {
-	switch c.Name {
-	case CloudGlobal.Name, "":
+	switch c {
+	case CloudGlobal, Cloud{}:
 		return cloud.AzurePublic
-	case CloudUSGovL4.Name, CloudUSGovL5.Name:
+	case CloudUSGovL4, CloudUSGovL5:
 		return cloud.AzureGovernment
-	case CloudChina.Name:
+	case CloudChina:
 		return cloud.AzureChina
 	}
+	// A custom cloud (a sovereign or private deployment): its own authority.
 	return cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
 }

@@ -17,7 +17,7 @@ var (
 	// ErrInvalidInput reports input the SDK refuses before sending anything:
 	// an empty, "." or ".." id, a nil attachment, a negative size, a bad option.
 	ErrInvalidInput = errors.New("eventattach: invalid input")
-	// ErrTooLarge reports content over MaxAddSize for Add*, over MaxUploadSize
+	// ErrTooLarge reports content of MaxAddSize or more for Add*, over MaxUploadSize
 	// for Upload, or a 413 from Graph.
 	ErrTooLarge = errors.New("eventattach: attachment too large")
 	// ErrNotFound is Graph's 404: the mailbox, calendar, event or attachment does not exist.
@@ -164,7 +164,12 @@ func invalidInput(format string, args ...any) error {
 
 // tooLarge wraps ErrTooLarge naming the size, the limit and the way out.
 func tooLarge(what string, size, limit int64, hint string) error {
-	return fmt.Errorf("%w: %s is %d bytes, the limit is %d bytes (%s)%s", ErrTooLarge, what, size, limit, byteSize(limit), hint)
+	// Graph takes POSTed content under 3 MiB, and sessions up to 150 MiB.
+	rule := "under"
+	if limit == MaxUploadSize {
+		rule = "at most"
+	}
+	return fmt.Errorf("%w: %s is %d bytes, it must be %s %d bytes (%s)%s", ErrTooLarge, what, size, rule, limit, byteSize(limit), hint)
 }
 
 func byteSize(n int64) string {

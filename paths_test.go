@@ -139,3 +139,14 @@ func TestPathNodesAreImmutable(t *testing.T) {
 	assert.Equal(t, "/me/calendars/c1/events/e1/attachments", a.Path())
 	assert.Equal(t, "/me/calendars/c1/events/e2/attachments", b.Path())
 }
+
+// Graph takes attachments "under 3 MB": exactly MaxAddSize is refused too.
+func TestExactlyMaxAddSizeRefused(t *testing.T) {
+	srv := newScripted(t, reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "big.bin", ContentBytes: make([]byte, MaxAddSize)})
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.Contains(t, err.Error(), "must be under 3145728 bytes")
+	_, err = c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "ok.bin", ContentBytes: make([]byte, MaxAddSize-1)})
+	require.NoError(t, err)
+}
