@@ -257,6 +257,7 @@ type call struct {
 	decode          func(*http.Response) error              // reads a success answer
 	dedupe          func(ctx context.Context) (bool, error) // POST only: did an earlier attempt land?
 	noAuth          bool                                    // upload-session chunks are pre-authenticated
+	keepBody        bool                                    // decode takes the success body over (Content)
 	clientRequestID string
 
 	userCtx          context.Context
@@ -341,6 +342,9 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	req.SetResponseHandler(func(resp *http.Response) error {
 		if !cl.ok(resp.StatusCode) {
 			return nil
+		}
+		if cl.keepBody {
+			return cl.decode(resp)
 		}
 		defer resp.Body.Close()
 		if cl.decode == nil {

@@ -213,7 +213,11 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 	if a.ODataType == fileType {
 		add("contentId", nullable(a.ContentID))
 		add("contentLocation", nullable(a.contentLocation))
-		add("contentBytes", base64.StdEncoding.EncodeToString(a.Content))
+		// Encoded only when asked for: a metadata list over 150 MiB files
+		// must stay cheap.
+		if sel == nil || sel["contentBytes"] {
+			o = append(o, kv{"contentBytes", base64.StdEncoding.EncodeToString(a.Content)})
+		}
 	}
 	return o
 }
