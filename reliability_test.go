@@ -162,7 +162,7 @@ func TestFaultTable(t *testing.T) {
 		assert.NotContains(t, out, "authtoken")
 		assert.NotContains(t, out, "quarterly numbers")
 		assert.NotContains(t, out, "cXVhcnRlcmx5") // base64 of the content
-		assert.NotContains(t, out, "?")             // no query strings at all
+		assert.NotContains(t, out, "?")            // no query strings at all
 	})
 }
 
