@@ -1,9 +1,12 @@
 package eventattach
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Graph echoes a file's contentBytes in the 201 of AddFile: up to 4 MB of
@@ -11,16 +14,89 @@ import (
 // the bytes again, so the answer is filtered as it streams in: the value of
 // the top-level "contentBytes" becomes "" and the rest (a few hundred bytes)
 // is decoded as usual.
+//
+// The answer is read through one pooled 32 KiB buffer (large reads: a 4 MB
+// echo is some 130 reads, not the 8,000 a json.Decoder's 512-byte refills
+// would make), the echo is skipped with IndexByte rather than byte by byte,
+// and the kept bytes are unmarshalled once. Like json.Decoder, only the first
+// JSON value counts; what follows it is read and dropped (up to
+// maxTrailingBody), so the connection can be reused.
+
+// decodeBufSize is the read size, and the kept metadata that fits without
+// growing the buffer.
+const decodeBufSize = 32 << 10
+
+// maxTrailingBody bounds what is read after the answer's JSON value to let
+// net/http reuse the connection (a chunked answer's terminator, whitespace).
+const maxTrailingBody = 4 << 10
+
+var decodeBufPool = sync.Pool{New: func() any { b := make([]byte, decodeBufSize); return &b }}
 
 // decodeCreatedFile reads the 201 of AddFile into out (without content).
 func decodeCreatedFile(r io.Reader, out *FileAttachment) error {
-	if err := json.NewDecoder(&skipContentBytes{r: r}).Decode(out); err != nil {
+	if err := decodeFiltered(r, out); err != nil {
 		return fmt.Errorf("eventattach: decoding the created file attachment: %w", err)
 	}
 	if out.ID == "" {
 		return fmt.Errorf("eventattach: the created file attachment has no id")
 	}
 	return nil
+}
+
+func decodeFiltered(r io.Reader, out *FileAttachment) error {
+	bp := decodeBufPool.Get().(*[]byte)
+	defer decodeBufPool.Put(bp) // still the 32 KiB buffer, even if buf grew
+	buf := *bp
+	s := skipContentBytes{r: r, end: -1}
+	n := 0 // buf[:n] is the filtered answer so far
+	for s.end < 0 {
+		if len(buf)-n < 512 {
+			buf = append(buf[:n], make([]byte, len(buf))...) // a huge answer; not pooled
+		}
+		k, err := s.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.end >= 0 {
+		if len(buf)-n < 512 {
+			buf = append(buf[:n], make([]byte, 512)...)
+		}
+		drainTrailing(r, buf[n:])
+		return out.UnmarshalJSON(buf[:s.end])
+	}
+	// No object or array ended: an empty, cut-off or bare-literal answer.
+	// Report it as json.Decoder would: io.EOF for nothing, io.ErrUnexpectedEOF
+	// for a value cut off, encoding/json's error otherwise.
+	data := buf[:n]
+	if len(bytes.TrimSpace(data)) == 0 {
+		return io.EOF
+	}
+	err := out.UnmarshalJSON(data)
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset == int64(len(data)) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// drainTrailing reads what follows the JSON value, up to maxTrailingBody, so
+// that the body ends at EOF. Errors do not matter: the value is complete.
+func drainTrailing(r io.Reader, scratch []byte) {
+	for read := 0; read <= maxTrailingBody; {
+		k, err := r.Read(scratch)
+		read += k
+		if err != nil {
+			return
+		}
+		if k == 0 {
+			read++ // no progress: count it so a stuck reader ends the loop
+		}
+	}
 }
 
 const contentBytesKey = "contentBytes"
@@ -39,6 +115,12 @@ type skipContentBytes struct {
 	keyIsCB    bool // the last top-level key was "contentBytes"
 	afterColon bool
 	skipping   bool // inside the contentBytes value
+
+	out int64 // bytes returned so far
+	// end is the count of output bytes up to and including the bracket that
+	// closed the first top-level object or array; -1 until then. Tracked
+	// only when it starts at -1 (decodeFiltered does that).
+	end int64
 }
 
 func (s *skipContentBytes) Read(p []byte) (int, error) {
@@ -46,6 +128,7 @@ func (s *skipContentBytes) Read(p []byte) (int, error) {
 		n, err := s.r.Read(p)
 		w := s.filter(p[:n])
 		if w > 0 || err != nil {
+			s.out += int64(w)
 			return w, err
 		}
 	}
@@ -54,7 +137,28 @@ func (s *skipContentBytes) Read(p []byte) (int, error) {
 // filter compacts p in place and returns the bytes kept.
 func (s *skipContentBytes) filter(p []byte) int {
 	w := 0
-	for _, c := range p {
+	for i := 0; i < len(p); i++ {
+		if s.inStr && !s.esc && !s.isKey {
+			// Inside a value string: jump to the next quote or backslash
+			// (base64 has neither, so the echo is one IndexByte), dropping
+			// the characters of the echo and keeping any other's.
+			rest := p[i:]
+			j := bytes.IndexByte(rest, '"')
+			if j < 0 {
+				j = len(rest)
+			}
+			if k := bytes.IndexByte(rest[:j], '\\'); k >= 0 {
+				j = k
+			}
+			if !s.skipping {
+				w += copy(p[w:], rest[:j])
+			}
+			i += j
+			if i == len(p) {
+				break
+			}
+		}
+		c := p[i]
 		keep := true
 		if s.inStr {
 			switch {
@@ -99,6 +203,9 @@ func (s *skipContentBytes) filter(p []byte) int {
 				s.afterColon = false
 			case '}', ']':
 				s.depth--
+				if s.depth == 0 && s.end < 0 {
+					s.end = s.out + int64(w) + 1
+				}
 			case ',':
 				if s.depth == 1 {
 					s.expectKey, s.keyIsCB = true, false
