@@ -48,7 +48,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 	if n := int64(len(f.ContentBytes)); n >= MaxAddSize {
 		return nil, tooLarge("file content", n, MaxAddSize, "; Upload sends larger files through an upload session")
 	}
-	path, err := a.r.path()
+	u, err := a.r.url()
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 	out := new(FileAttachment)
 	cl := &call{
 		method:      http.MethodPost,
-		url:         a.r.c.base + path,
+		url:         u,
 		mailbox:     a.r.mailbox(),
 		body:        body.reader,
 		bodyLen:     body.len(),

@@ -266,18 +266,40 @@ type call struct {
 	authHeader       string      // the token the current attempt carried
 	claims           string      // CAE claims to pass to the credential
 	reauthed         bool
-	wait             time.Duration
 	needDedupe       bool
 	maybeLanded      bool
 	deduped          bool
 	gaveUp           string
 	lastErr          *GraphError
 	lastTransportErr error
+
+	hdrVals [5]string             // the values of the headers do sets
+	trace   httptrace.ClientTrace // reports when an attempt was written
+	rc      retryablehttp.Client
 }
 
 type callKey struct{}
 
 func (cl *call) ok(status int) bool { return status == cl.okStatus }
+
+func (cl *call) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err == nil {
+		cl.wrote.Store(true)
+	}
+}
+
+// The go-retryablehttp hooks are plain functions that find their call in
+// the request's context, so a call allocates no method values for them.
+func callOf(ctx context.Context) *call { return ctx.Value(callKey{}).(*call) }
+
+func checkRetryHook(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	return callOf(ctx).checkRetry(ctx, resp, err)
+}
+
+func prepareRetryHook(req *http.Request) error { return callOf(req.Context()).prepareRetry(req) }
+
+// backoffHook returns RetryWaitMin, where checkRetry puts the call's wait.
+func backoffHook(wait, _ time.Duration, _ int, _ *http.Response) time.Duration { return wait }
 
 func (cl *call) idempotent() bool { return cl.method != http.MethodPost }
 
@@ -316,13 +338,8 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	// not this call's trace and identity.
 	cl.userCtx = ctx
 	ctx = context.WithValue(ctx, callKey{}, cl)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(info httptrace.WroteRequestInfo) {
-			if info.Err == nil {
-				cl.wrote.Store(true)
-			}
-		},
-	})
+	cl.trace.WroteRequest = cl.wroteRequest
+	ctx = httptrace.WithClientTrace(ctx, &cl.trace)
 	var body any
 	if cl.body != nil {
 		body = retryablehttp.ReaderFunc(cl.body)
@@ -331,14 +348,19 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 	if err != nil {
 		return fmt.Errorf("eventattach: building request: %w", err)
 	}
+	// Canonical keys, values in cl: no allocation per header. (net/http
+	// only reads them; the transport gives each attempt its own map.)
+	h := req.Header
 	if cl.body != nil {
 		req.ContentLength = cl.bodyLen
-		req.Header.Set("Content-Type", cl.contentType)
+		cl.hdrVals[0] = cl.contentType
+		h["Content-Type"] = cl.hdrVals[0:1:1]
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("client-request-id", cl.clientRequestID)
-	req.Header.Set("return-client-request-id", "true")
+	cl.hdrVals[1], cl.hdrVals[2], cl.hdrVals[3], cl.hdrVals[4] = "application/json", userAgent, cl.clientRequestID, "true"
+	h["Accept"] = cl.hdrVals[1:2:2]
+	h["User-Agent"] = cl.hdrVals[2:3:3]
+	h["Client-Request-Id"] = cl.hdrVals[3:4:4]
+	h["Return-Client-Request-Id"] = cl.hdrVals[4:5:5]
 	req.SetResponseHandler(func(resp *http.Response) error {
 		if !cl.ok(resp.StatusCode) {
 			return nil
@@ -353,15 +375,15 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		}
 		return cl.decode(resp)
 	})
-	rc := &retryablehttp.Client{
+	cl.rc = retryablehttp.Client{
 		HTTPClient:   c.hc,
 		RetryMax:     c.retry.MaxRetries,
-		CheckRetry:   cl.checkRetry,
-		Backoff:      func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return cl.wait },
-		PrepareRetry: cl.prepareRetry,
+		CheckRetry:   checkRetryHook,
+		Backoff:      backoffHook,
+		PrepareRetry: prepareRetryHook,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	resp, err := rc.Do(req)
+	resp, err := cl.rc.Do(req)
 	if cl.deduped || errors.Is(err, errDeduped) {
 		return nil
 	}
@@ -459,18 +481,25 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	cl, _ := ctx.Value(callKey{}).(*call)
 	// Our own request, but go-retryablehttp may still hold the previous
-	// attempt's copy: work on a copy with its own header map.
-	r := req.Clone(ctx)
+	// attempt's copy: work on a copy with its own header map. A shallow copy
+	// is enough (Clone's deep copy of the URL and the header values costs 3
+	// allocations): nothing downstream writes to either.
+	r := new(http.Request)
+	*r = *req
+	r.Header = make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		r.Header[k] = v
+	}
 	if t.sendsToken(r.URL) && (cl == nil || !cl.noAuth) {
 		claims := ""
 		if cl != nil {
 			claims, cl.claims = cl.claims, ""
 		}
-		h, err := t.c.tokens.authorization(ctx, claims)
+		h, hv, err := t.c.tokens.authorizationValues(ctx, claims)
 		if err != nil {
 			return nil, err
 		}
-		r.Header.Set("Authorization", h)
+		r.Header["Authorization"] = hv
 		if cl != nil {
 			cl.authHeader = h
 		}

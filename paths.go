@@ -22,23 +22,45 @@ const (
 	ownerGroup
 )
 
-// route is what every node carries: the mailbox owner and the segments after it.
-type route struct {
-	c       *Client
-	owner   ownerKind
-	ownerID string
-	// segs holds alternating fixed names and ids after the owner, e.g.
-	// {"calendarGroups", "g1", "calendars", "c1"}; ids are at odd indexes.
-	// A node never appends in place: with copies the values stay immutable.
-	segs []string
+// segName is a fixed segment after the owner.
+type segName uint8
+
+const (
+	segEvents segName = iota + 1
+	segCalendar
+	segCalendars
+	segCalendarGroup
+	segCalendarGroups
+	segAttachments
+)
+
+var segNames = [...]string{
+	segEvents: "events", segCalendar: "calendar", segCalendars: "calendars",
+	segCalendarGroup: "calendargroup", segCalendarGroups: "calendarGroups", segAttachments: "attachments",
 }
 
-func (r route) with(fixed string, id ...string) route {
-	n := make([]string, len(r.segs), len(r.segs)+2)
-	copy(n, r.segs)
-	n = append(n, fixed)
-	n = append(n, id...)
-	r.segs = n
+// route is what every node carries: the mailbox owner and the segments after
+// it, in arrays so that a node is a small value (80 bytes) copied whole:
+// chaining allocates nothing and the values stay immutable. The longest
+// documented route, calendarGroups/{id}/calendars/{id}/events/{id}/attachments,
+// has 4 fixed segments and 3 ids.
+type route struct {
+	c       *Client
+	ownerID string
+	ids     [3]string  // the ids after the owner, in order
+	names   [4]segName // the fixed segments after the owner, names[:nNames]
+	nNames  uint8
+	nIDs    uint8
+	owner   ownerKind
+}
+
+func (r route) with(name segName, id ...string) route {
+	r.names[r.nNames] = name
+	r.nNames++
+	for _, s := range id {
+		r.ids[r.nIDs] = s
+		r.nIDs++
+	}
 	return r
 }
 
@@ -81,41 +103,41 @@ func (c *Client) Groups(id string) GroupPath {
 }
 
 // Events is an event by id in any calendar of the mailbox: .../events/{id}.
-func (u UserPath) Events(id string) EventPath { return EventPath{u.r.with("events", id)} }
+func (u UserPath) Events(id string) EventPath { return EventPath{u.r.with(segEvents, id)} }
 
 // Calendar is the user's default calendar: .../calendar.
-func (u UserPath) Calendar() CalendarPath { return CalendarPath{u.r.with("calendar")} }
+func (u UserPath) Calendar() CalendarPath { return CalendarPath{u.r.with(segCalendar)} }
 
 // Calendars is a calendar in the user's default calendar group: .../calendars/{id}.
-func (u UserPath) Calendars(id string) CalendarPath { return CalendarPath{u.r.with("calendars", id)} }
+func (u UserPath) Calendars(id string) CalendarPath { return CalendarPath{u.r.with(segCalendars, id)} }
 
 // CalendarGroup is the user's default calendar group: .../calendargroup
 // (documented by the older Graph page).
 func (u UserPath) CalendarGroup() CalendarGroupPath {
-	return CalendarGroupPath{u.r.with("calendargroup")}
+	return CalendarGroupPath{u.r.with(segCalendarGroup)}
 }
 
 // CalendarGroups is one of the user's calendar groups: .../calendarGroups/{id}.
 func (u UserPath) CalendarGroups(id string) CalendarGroupPath {
-	return CalendarGroupPath{u.r.with("calendarGroups", id)}
+	return CalendarGroupPath{u.r.with(segCalendarGroups, id)}
 }
 
 // Events is an event of the group's calendar: /groups/{id}/events/{id}.
-func (g GroupPath) Events(id string) EventPath { return EventPath{g.r.with("events", id)} }
+func (g GroupPath) Events(id string) EventPath { return EventPath{g.r.with(segEvents, id)} }
 
 // Calendar is the group's calendar: /groups/{id}/calendar.
-func (g GroupPath) Calendar() CalendarPath { return CalendarPath{g.r.with("calendar")} }
+func (g GroupPath) Calendar() CalendarPath { return CalendarPath{g.r.with(segCalendar)} }
 
 // Calendars is a calendar of the group: .../calendars/{id}.
 func (g CalendarGroupPath) Calendars(id string) CalendarPath {
-	return CalendarPath{g.r.with("calendars", id)}
+	return CalendarPath{g.r.with(segCalendars, id)}
 }
 
 // Events is an event of the calendar: .../events/{id}.
-func (c CalendarPath) Events(id string) EventPath { return EventPath{c.r.with("events", id)} }
+func (c CalendarPath) Events(id string) EventPath { return EventPath{c.r.with(segEvents, id)} }
 
 // Attachments is the event's attachments collection: .../attachments.
-func (e EventPath) Attachments() Attachments { return Attachments{e.r.with("attachments")} }
+func (e EventPath) Attachments() Attachments { return Attachments{e.r.with(segAttachments)} }
 
 // Path returns the collection's path relative to the version root, each id
 // escaped as one segment, e.g. "/me/calendarGroups/g1/calendars/c1/events/e1/attachments".
@@ -125,10 +147,16 @@ func (a Attachments) Path() string {
 	return p
 }
 
+// url is the version root plus path(extra...), built in one allocation.
+func (r route) url(extra ...string) (string, error) { return r.build(r.c.base, extra) }
+
 // path builds the escaped path and reports the first invalid id.
-func (r route) path(extra ...string) (string, error) {
+func (r route) path(extra ...string) (string, error) { return r.build("", extra) }
+
+func (r route) build(base string, extra []string) (string, error) {
 	var b strings.Builder
-	b.Grow(64)
+	b.Grow(len(base) + 96)
+	b.WriteString(base)
 	var err error
 	check := func(kind, id string) {
 		if err == nil {
@@ -147,12 +175,13 @@ func (r route) path(extra ...string) (string, error) {
 		b.WriteString("/groups")
 		check("group id", r.ownerID)
 	}
-	for i := 0; i < len(r.segs); i++ {
+	k := 0
+	for _, name := range r.names[:r.nNames] {
 		b.WriteByte('/')
-		b.WriteString(r.segs[i])
-		if hasID(r.segs[i]) && i+1 < len(r.segs) {
-			i++
-			check(idKind(r.segs[i-1]), r.segs[i])
+		b.WriteString(segNames[name])
+		if hasID(name) && k < int(r.nIDs) {
+			check(idKind(name), r.ids[k])
+			k++
 		}
 	}
 	for _, id := range extra {
@@ -162,19 +191,15 @@ func (r route) path(extra ...string) (string, error) {
 }
 
 // hasID says whether a fixed segment is followed by an id.
-func hasID(fixed string) bool {
-	switch fixed {
-	case "events", "calendars", "calendarGroups":
-		return true
-	}
-	return false
+func hasID(name segName) bool {
+	return name == segEvents || name == segCalendars || name == segCalendarGroups
 }
 
-func idKind(fixed string) string {
-	switch fixed {
-	case "events":
+func idKind(name segName) string {
+	switch name {
+	case segEvents:
 		return "event id"
-	case "calendars":
+	case segCalendars:
 		return "calendar id"
 	}
 	return "calendar group id"
@@ -206,9 +231,13 @@ func (r route) mailbox() string {
 
 // eventID returns the event id of an attachments route.
 func (r route) eventID() string {
-	for i := len(r.segs) - 2; i >= 0; i-- {
-		if r.segs[i] == "events" {
-			return r.segs[i+1]
+	k := 0
+	for _, name := range r.names[:r.nNames] {
+		if name == segEvents && k < int(r.nIDs) {
+			return r.ids[k]
+		}
+		if hasID(name) {
+			k++
 		}
 	}
 	return ""

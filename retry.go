@@ -111,7 +111,7 @@ func (cl *call) checkRetry(ctx context.Context, resp *http.Response, err error) 
 		cl.reauthed = true
 		cl.c.tokens.invalidate(cl.authHeader)
 		cl.claims = claims
-		cl.wait = 0
+		cl.rc.RetryWaitMin = 0 // the wait backoffHook hands to go-retryablehttp
 		return true, nil
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		return cl.retryAfter(ctx, ge.RetryAfter, resp.Header.Get("Retry-After") != "", nil)
@@ -154,7 +154,7 @@ func (cl *call) retryAfter(ctx context.Context, ra time.Duration, hasRA bool, er
 		cl.gaveUp = "the next wait (" + wait.Round(time.Millisecond).String() + ") would outlast the context deadline"
 		return false, err
 	}
-	cl.wait = wait
+	cl.rc.RetryWaitMin = wait // the wait backoffHook hands to go-retryablehttp
 	return true, nil
 }
 

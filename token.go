@@ -23,6 +23,7 @@ type tokenCache struct {
 
 	mu       sync.Mutex
 	header   string    // "Bearer <token>", built once per token
+	values   []string  // {header}, the Authorization header's value slice
 	expires  time.Time // when to stop using header
 	fetching chan struct{}
 	fetchErr error
@@ -79,6 +80,7 @@ func (t *tokenCache) authorization(ctx context.Context, claims string) (string, 
 		} else {
 			t.fetchErr = nil
 			t.header = "Bearer " + tok.Token
+			t.values = []string{t.header}
 			t.expires = tok.ExpiresOn.Add(-tokenRefreshWindow)
 			if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(t.expires) {
 				t.expires = tok.RefreshOn
@@ -109,4 +111,20 @@ func (t *tokenCache) invalidate(failed string) {
 		t.header = ""
 	}
 	t.mu.Unlock()
+}
+
+// authorizationValues is authorization plus the header's value slice, shared
+// by every request that carries this token: net/http never writes to it.
+func (t *tokenCache) authorizationValues(ctx context.Context, claims string) (string, []string, error) {
+	h, err := t.authorization(ctx, claims)
+	if err != nil {
+		return "", nil, err
+	}
+	t.mu.Lock()
+	v := t.values
+	t.mu.Unlock()
+	if len(v) != 1 || v[0] != h {
+		v = []string{h}
+	}
+	return h, v, nil
 }

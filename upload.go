@@ -197,7 +197,7 @@ func (a Attachments) sessionURL() (string, error) {
 	if a.r.owner == ownerGroup {
 		return "", invalidInput("upload sessions are not available for group events (Graph documents them for /me and /users only); files on group events must be under %d bytes", MaxAddSize)
 	}
-	r := route{c: a.r.c, owner: a.r.owner, ownerID: a.r.ownerID, segs: []string{"events", a.r.eventID(), "attachments"}}
+	r := route{c: a.r.c, owner: a.r.owner, ownerID: a.r.ownerID}.with(segEvents, a.r.eventID()).with(segAttachments)
 	p, err := r.path()
 	if err != nil {
 		return "", err
