@@ -1,6 +1,7 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -127,3 +128,21 @@ func readTestdata(t *testing.T, name string) []byte {
 }
 
 func readFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

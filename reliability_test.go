@@ -1,7 +1,6 @@
 package eventattach
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,24 +24,6 @@ func newGraph(t *testing.T, opts *graphtest.Options) *graphtest.Server {
 	t.Cleanup(srv.Close)
 	srv.Me().AddEvent("e1")
 	return srv
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestFaultTable runs one AddFile per fault kind against graphtest and checks

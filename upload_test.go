@@ -1,7 +1,6 @@
 package eventattach
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -567,27 +566,9 @@ func TestUploadSwitchesToASessionAtMaxAddSize(t *testing.T) {
 	assert.Equal(t, "/v1.0/me/events/e1/attachments/createUploadSession", reqs[1].EscapedPath)
 }
 
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestUploadNeverLeaksTheAuthtoken(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	put := func(k graphtest.FaultKind, status, times int) graphtest.Fault {
 		return graphtest.Fault{Method: http.MethodPut, Path: "AttachmentSessions", Kind: k, Status: status, Times: times}
