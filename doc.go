@@ -51,7 +51,7 @@
 // [Attachments.AddFile], [Attachments.AddItem] and [Attachments.Add] send
 // the attachment in one POST; its content (the file's bytes, or the item's
 // JSON) must be under [MaxAddSize] (3 MiB, Graph's "under 3 MB"). Content
-// over it is [ErrTooLarge] before any request.
+// of MaxAddSize or more is [ErrTooLarge] before any request.
 //
 // [Attachments.Upload] takes any [io.Reader] of a known Size up to
 // [MaxUploadSize] (150 MiB). Under MaxAddSize it POSTs like AddFile; from
@@ -109,8 +109,12 @@
 // connection lost after the request was sent, a cut-off answer) is never sent
 // again blindly. The event's attachments are listed first, and an attachment
 // of the same name, kind and content type created since the call began is
-// returned as the result instead. Two calls racing to attach the same name to
-// the same event can therefore be told apart only by their ids.
+// returned as the result instead. If the caller's ctx ends while such an
+// answer is still arriving, the check still runs, for at most five seconds,
+// so the call returns the attachment rather than an error that a retry by
+// the caller would turn into a duplicate. Two calls racing to attach the same
+// name to the same event can be told apart only by their ids; see
+// [Attachments.AddFile] for the rule's limits.
 //
 // Outlook allows four concurrent requests per mailbox and answers 429 beyond
 // that; the client queues requests per mailbox to ClientOptions.MailboxConcurrency
