@@ -1,12 +1,14 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,20 +37,21 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // A POST that may have reached Graph (a 504 or other 5xx, a connection lost
 // after the request was sent, a cut-off or undecodable 201) is not sent again
 // blindly: after the backoff wait, the event's attachments are listed
-// (metadata only) and an attachment of the same kind, name and content type
+// (metadata only), and an attachment of the same kind, name and content type
 // (any content type when f.ContentType is empty) modified since the call
-// began is returned instead; only if there is none is the POST sent again.
+// began and holding the same bytes (read back through $value) is returned
+// instead; only if there is none is the POST sent again.
 // The call's start is put on Graph's clock with the list answer's Date
 // header, with two seconds of slack for its one-second resolution. The same
 // check runs once more when the retries are exhausted, and, for at most five
 // seconds, when ctx ends while such an answer is arriving.
 //
-// Limits of the rule: two calls that attach the same name and content type
-// to the same event at the same time may both be answered with the same
-// attachment if both attempts are ambiguous; an attachment of that name
-// added by someone else within the call's window is taken for this call's;
-// and if the listing itself fails, the call fails with that error rather
-// than risk a duplicate.
+// Limits of the rule: two calls that attach the same name, content type and
+// bytes to the same event at the same time may both be answered with the
+// same attachment if both attempts are ambiguous, and so may an identical
+// attachment added by someone else within the call's window; and if the
+// check itself fails, the call fails with that error rather than risk a
+// duplicate.
 func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttachment, error) {
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")
@@ -84,7 +87,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 			return nil
 		},
 	}
-	cl.dedupe = a.dedupe(cl, f.Name, f.ContentType, odataFileAttachment, func(found Attachment) {
+	cl.dedupe = a.dedupe(f.Name, f.ContentType, odataFileAttachment, a.sameBytes(f.ContentBytes), func(found Attachment) {
 		if ff, ok := found.(*FileAttachment); ok {
 			*out = *ff
 			out.ContentBytes = f.ContentBytes
@@ -146,7 +149,7 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 			return nil
 		},
 	}
-	cl.dedupe = a.dedupe(cl, i.Name, "", odataItemAttachment, func(found Attachment) {
+	cl.dedupe = a.dedupe(i.Name, "", odataItemAttachment, nil, func(found Attachment) {
 		if fi, ok := found.(*ItemAttachment); ok {
 			*out = *fi
 			out.Item = i.Item
@@ -299,39 +302,79 @@ func (a Attachments) Delete(ctx context.Context, id string) error {
 const dedupeSlack = 2 * time.Second
 
 // dedupe returns the check a POST runs before it is re-sent: does the event
-// now hold an attachment of this name, kind and content type (any, when the
-// caller left it to Graph) that was modified since the call began? The
-// call's start is put on the server's clock using the Date header of the
-// list answer, so client clock skew does not matter.
-func (a Attachments) dedupe(cl *call, name, contentType, odataType string, found func(Attachment)) func(context.Context) (bool, error) {
+// now hold an attachment of this kind, name and content type (any, when the
+// caller left it to Graph) modified since the call began, and, where
+// sameContent is given, with this content? The call's start is put on the
+// server's clock using the Date header of the list answer, so client clock
+// skew does not matter. found receives the attachment it settles on.
+func (a Attachments) dedupe(name, contentType, odataType string, sameContent func(ctx context.Context, id string) (bool, error), found func(Attachment)) func(context.Context) (bool, error) {
 	start := time.Now()
 	return func(ctx context.Context) (bool, error) {
-		var hit Attachment
-		var hitTime time.Time
+		type candidate struct {
+			att Attachment
+			mod time.Time
+		}
+		var cands []candidate
 		serverNow, err := a.list(ctx, func(att Attachment, _ time.Time) {
 			n, ct, t, mod := describe(att)
-			if t != odataType || n != name || (contentType != "" && !strings.EqualFold(ct, contentType)) {
-				return
-			}
-			if hit == nil || mod.After(hitTime) {
-				hit, hitTime = att, mod
+			if t == odataType && n == name && (contentType == "" || strings.EqualFold(ct, contentType)) {
+				cands = append(cands, candidate{att, mod})
 			}
 		})
 		if err != nil {
 			return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
 		}
-		if hit == nil {
-			return false, nil
-		}
 		if serverNow.IsZero() {
 			serverNow = time.Now()
 		}
 		serverStart := serverNow.Add(-time.Since(start)).Add(-dedupeSlack)
-		if hitTime.Before(serverStart) {
-			return false, nil
+		// Newest first: the attempt that landed is the latest of its name.
+		slices.SortStableFunc(cands, func(x, y candidate) int { return y.mod.Compare(x.mod) })
+		for _, c := range cands {
+			if c.mod.Before(serverStart) {
+				break
+			}
+			if sameContent != nil {
+				same, err := sameContent(ctx, c.att.AttachmentID())
+				if err != nil {
+					return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
+				}
+				if !same {
+					continue
+				}
+			}
+			found(c.att)
+			return true, nil
 		}
-		found(hit)
-		return true, nil
+		return false, nil
+	}
+}
+
+// sameBytes reports whether the attachment id holds exactly want, streaming
+// its $value: the dedupe check of a file compares content, so an attachment
+// of the same name added by someone else is not taken for this call's.
+func (a Attachments) sameBytes(want []byte) func(context.Context, string) (bool, error) {
+	return func(ctx context.Context, id string) (bool, error) {
+		body, err := a.Content(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		defer body.Close()
+		buf := make([]byte, 32<<10)
+		rest := want
+		for {
+			n, err := body.Read(buf)
+			if n > len(rest) || !bytes.Equal(buf[:n], rest[:n]) {
+				return false, nil
+			}
+			rest = rest[n:]
+			if err == io.EOF {
+				return len(rest) == 0, nil
+			}
+			if err != nil {
+				return false, err
+			}
+		}
 	}
 }
 

@@ -244,3 +244,31 @@ func TestLoadExactlyOnce(t *testing.T) {
 	assert.Equal(t, calls, total)
 	assert.Greater(t, injected, calls/10, "faults were injected")
 }
+
+// A same-name attachment added by someone else just before an ambiguous
+// failure is not taken for this call's: the dedupe check compares bytes.
+func TestDedupeComparesContent(t *testing.T) {
+	srv := newGraph(t, nil)
+	c := newTestClient(t, srv.URL(), srv.Credential())
+	a := c.Me().Events("e1").Attachments()
+	ctx := context.Background()
+	theirs, err := a.AddFile(ctx, &FileAttachment{Name: "minutes.txt", ContentType: "text/plain", ContentBytes: []byte("their minutes")})
+	require.NoError(t, err)
+
+	// Our POST is refused by a gateway (504) before reaching Graph.
+	srv.Inject(graphtest.Fault{Method: "POST", Path: "/attachments", Kind: graphtest.FaultStatus, Status: 504})
+	ours, err := a.AddFile(ctx, &FileAttachment{Name: "minutes.txt", ContentType: "text/plain", ContentBytes: []byte("our minutes")})
+	require.NoError(t, err)
+	assert.NotEqual(t, theirs.ID, ours.ID)
+	stored := srv.Attachments("me", "e1")
+	require.Len(t, stored, 2)
+	assert.Equal(t, "our minutes", string(stored[1].Content))
+
+	// And when ours did land behind the 504, it is found, not re-sent.
+	srv.Inject(graphtest.Fault{Method: "POST", Path: "/attachments", Kind: graphtest.FaultStatusAfterStore, Status: 504})
+	again, err := a.AddFile(ctx, &FileAttachment{Name: "minutes.txt", ContentType: "text/plain", ContentBytes: []byte("more minutes")})
+	require.NoError(t, err)
+	stored = srv.Attachments("me", "e1")
+	require.Len(t, stored, 3)
+	assert.Equal(t, stored[2].ID, again.ID)
+}
