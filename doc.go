@@ -108,8 +108,9 @@
 // The duplicate guard: a POST that may have reached Graph (a 504, a
 // connection lost after the request was sent, a cut-off answer) is never sent
 // again blindly. The event's attachments are listed first, and an attachment
-// of the same name, kind and content type created since the call began is
-// returned as the result instead. If the caller's ctx ends while such an
+// of the same name, kind and content type created since the call began (for
+// a file, with the same bytes, read back through $value) is returned as the
+// result instead. If the caller's ctx ends while such an
 // answer is still arriving, the check still runs, for at most five seconds,
 // so the call returns the attachment rather than an error that a retry by
 // the caller would turn into a duplicate. Two calls racing to attach the same
