@@ -258,6 +258,7 @@ type call struct {
 	dedupe          func(ctx context.Context) (bool, error) // POST only: did an earlier attempt land?
 	noAuth          bool                                    // upload-session chunks are pre-authenticated
 	keepBody        bool                                    // decode takes the success body over (Content)
+	accept          string                                  // "" means application/json
 	clientRequestID string
 
 	userCtx          context.Context
@@ -356,7 +357,11 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		cl.hdrVals[0] = cl.contentType
 		h["Content-Type"] = cl.hdrVals[0:1:1]
 	}
-	cl.hdrVals[1], cl.hdrVals[2], cl.hdrVals[3], cl.hdrVals[4] = "application/json", userAgent, cl.clientRequestID, "true"
+	accept := cl.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	cl.hdrVals[1], cl.hdrVals[2], cl.hdrVals[3], cl.hdrVals[4] = accept, userAgent, cl.clientRequestID, "true"
 	h["Accept"] = cl.hdrVals[1:2:2]
 	h["User-Agent"] = cl.hdrVals[2:3:3]
 	h["Client-Request-Id"] = cl.hdrVals[3:4:4]

@@ -24,6 +24,8 @@ func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, err
 		mailbox:  a.r.mailbox(),
 		okStatus: http.StatusOK,
 		keepBody: true,
+		// Raw bytes on success, Graph's JSON on an error.
+		accept: "application/octet-stream, application/json",
 		decode: func(resp *http.Response) error {
 			if body != nil {
 				body.Close() // an earlier attempt's body, should one ever be retried

@@ -915,6 +915,7 @@ func TestContentStreamsTheBytes(t *testing.T) {
 	assert.Equal(t, sum(), [32]byte(h.Sum(nil)))
 	last := srv.Requests()[len(srv.Requests())-1]
 	assert.Equal(t, "/v1.0/me/events/e1/attachments/"+url.PathEscape(att.ID)+"/$value", last.Path)
+	assert.Equal(t, "application/octet-stream, application/json", last.Header.Get("Accept"))
 
 	_, err = a.Content(context.Background(), "nope")
 	assert.ErrorIs(t, err, ErrNotFound)
