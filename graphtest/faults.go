@@ -110,7 +110,9 @@ func (s *Server) Inject(f ...Fault) {
 
 // RandomFaults makes each request that no scripted fault matched draw at
 // most one of chances, with probability P each (their P should sum to at
-// most 1), from a generator seeded with seed so runs repeat. Fault.Method
+// most 1), from a generator seeded with seed: the sequence of draws repeats
+// from run to run, though with concurrent requests which request gets which
+// draw follows their order of arrival. Fault.Method
 // and Fault.Path filter as for Inject; Times is ignored. Calling it with no
 // chances turns random faults off.
 func (s *Server) RandomFaults(seed int64, chances ...FaultChance) {
