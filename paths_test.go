@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -149,4 +150,23 @@ func TestExactlyMaxAddSizeRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "must be under 3145728 bytes")
 	_, err = c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "ok.bin", ContentBytes: make([]byte, MaxAddSize-1)})
 	require.NoError(t, err)
+}
+
+// Only documented chains compile: each node offers exactly the next steps
+// the seed pages list (e.g. no GroupPath.CalendarGroups, no Calendar().Calendars).
+func TestNodesOfferOnlyDocumentedSteps(t *testing.T) {
+	methods := func(v any) []string {
+		typ := reflect.TypeOf(v)
+		var names []string
+		for i := range typ.NumMethod() {
+			names = append(names, typ.Method(i).Name)
+		}
+		return names
+	}
+	assert.Equal(t, []string{"Calendar", "CalendarGroup", "CalendarGroups", "Calendars", "Events"}, methods(UserPath{}))
+	assert.Equal(t, []string{"Calendar", "Events"}, methods(GroupPath{}))
+	assert.Equal(t, []string{"Calendars"}, methods(CalendarGroupPath{}))
+	assert.Equal(t, []string{"Events"}, methods(CalendarPath{}))
+	assert.Equal(t, []string{"Attachments"}, methods(EventPath{}))
+	assert.Equal(t, []string{"Add", "AddFile", "AddItem", "Content", "Delete", "Get", "List", "Path", "Upload"}, methods(Attachments{}))
 }
