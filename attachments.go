@@ -3,7 +3,9 @@ package eventattach
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Size limits of the two ways to attach a file.
@@ -94,6 +97,9 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 		}
 	})
 	if err := a.r.c.do(ctx, cl); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("eventattach: Graph refused the POST of %q (%d bytes of JSON) as too large; Upload sends it through an upload session instead: %w", f.Name, body.len(), err)
+		}
 		return nil, err
 	}
 	return out, nil
@@ -156,6 +162,9 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 		}
 	})
 	if err := a.r.c.do(ctx, cl); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("eventattach: Graph refused the POST of item %q (%d bytes of JSON) as too large; items cannot go through upload sessions, so make it smaller: %w", i.Name, len(payload), err)
+		}
 		return nil, err
 	}
 	return out, nil
@@ -309,6 +318,7 @@ const dedupeSlack = 2 * time.Second
 // skew does not matter. found receives the attachment it settles on.
 func (a Attachments) dedupe(name, contentType, odataType string, sameContent func(ctx context.Context, id string) (bool, error), found func(Attachment)) func(context.Context) (bool, error) {
 	start := time.Now()
+	name = storedName(name)
 	return func(ctx context.Context) (bool, error) {
 		type candidate struct {
 			att Attachment
@@ -376,6 +386,35 @@ func (a Attachments) sameBytes(want []byte) func(context.Context, string) (bool,
 			}
 		}
 	}
+}
+
+// contentMatches reports whether the attachment id holds exactly size bytes
+// whose sha256 is sum, streaming its $value (at most size+1 bytes are read).
+func (a Attachments) contentMatches(ctx context.Context, id string, size int64, sum []byte) (bool, error) {
+	body, err := a.Content(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(body, size+1))
+	if err != nil {
+		return false, err
+	}
+	return n == size && bytes.Equal(h.Sum(nil), sum), nil
+}
+
+// storedName is name as Graph stores it: encoding/json (like Graph's own
+// parser) replaces each byte that is not valid UTF-8 with U+FFFD, so a
+// Latin-1 file name comes back changed.
+func storedName(name string) string {
+	if utf8.ValidString(name) {
+		return name
+	}
+	raw, _ := json.Marshal(name)
+	var out string
+	_ = json.Unmarshal(raw, &out)
+	return out
 }
 
 // describe returns the fields the dedupe check compares.

@@ -502,6 +502,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		h, hv, err := t.c.tokens.authorizationValues(ctx, claims)
 		if err != nil {
+			closeBody(req)
 			return nil, err
 		}
 		r.Header["Authorization"] = hv
@@ -519,6 +520,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cl.wrote.Store(false)
 		var err error
 		if sem, err = t.c.limiter.acquire(ctx, cl.mailbox); err != nil {
+			closeBody(req)
 			return nil, err
 		}
 	}
@@ -535,6 +537,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.log(ctx, r, cl, resp, err, time.Since(start))
 	}
 	return resp, err
+}
+
+// closeBody keeps the RoundTripper contract on an early return: the body is
+// closed even on errors (an upload chunk's buffer waits for it).
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }
 
 // sendsToken says whether u is on the Graph origin the client was built for.

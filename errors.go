@@ -17,8 +17,10 @@ var (
 	// ErrInvalidInput reports input the SDK refuses before sending anything:
 	// an empty, "." or ".." id, a nil attachment, a negative size, a bad option.
 	ErrInvalidInput = errors.New("eventattach: invalid input")
-	// ErrTooLarge reports content of MaxAddSize or more for Add*, over MaxUploadSize
-	// for Upload, or a 413 from Graph.
+	// ErrTooLarge reports content of MaxAddSize or more for Add*, over
+	// MaxUploadSize for Upload, or Graph refusing a request for its size: a
+	// 413, a 400 "Maximum request length exceeded.", or an upload that passes
+	// the mailbox's maximum message size (ErrorMessageSizeExceeded).
 	ErrTooLarge = errors.New("eventattach: attachment too large")
 	// ErrNotFound is Graph's 404: the mailbox, calendar, event or attachment does not exist.
 	ErrNotFound = errors.New("eventattach: not found")
@@ -80,11 +82,31 @@ func (e *GraphError) Is(target error) bool {
 	case ErrForbidden:
 		return e.StatusCode == http.StatusForbidden
 	case ErrTooLarge:
-		return e.StatusCode == http.StatusRequestEntityTooLarge
+		return e.tooLarge()
 	case ErrThrottled:
 		return e.StatusCode == http.StatusTooManyRequests
 	}
 	return false
+}
+
+// Graph's ways of saying a request or a file is too large (GRAPH-FACTS:
+// adding attachments directly, upload sessions).
+const (
+	// codeMessageSizeExceeded ends an upload that passes the mailbox's
+	// maximum message size (microsoft-graph-docs-contrib#2561).
+	codeMessageSizeExceeded = "ErrorMessageSizeExceeded"
+	// msgRequestTooLong is the message of the 400 BadRequest Graph answers
+	// to a POST over its request limit (microsoft-graph-docs#85, #2212). Its
+	// code is the generic "BadRequest", so the message is all there is.
+	msgRequestTooLong = "Maximum request length exceeded"
+)
+
+// tooLarge reports whether Graph refused the request for its size: 413, the
+// mailbox's message size, or the request-length 400.
+func (e *GraphError) tooLarge() bool {
+	return e.StatusCode == http.StatusRequestEntityTooLarge ||
+		e.Code == codeMessageSizeExceeded ||
+		(e.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, msgRequestTooLong))
 }
 
 // graphErrorJSON is Graph's error envelope. innerError is spelled both ways in

@@ -3,6 +3,7 @@ package eventattach
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -37,20 +38,21 @@ const (
 // errDeduped stops go-retryablehttp once the dedupe check found the attachment.
 var errDeduped = errors.New("eventattach: attachment found by dedupe check")
 
-// parseRetryAfter reads Retry-After as delta-seconds or an HTTP date.
+// parseRetryAfter reads Retry-After as delta-seconds, with a fraction as
+// Graph has sent ("0.249", GRAPH-FACTS: throttling), or an HTTP date. A
+// fraction is rounded up to the millisecond, so the wait is never shorter
+// than asked; anything over a day is capped there.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
+	if s, err := strconv.ParseFloat(v, 64); err == nil && v[0] >= '0' && v[0] <= '9' {
+		if math.IsNaN(s) || s < 0 {
 			return 0, false
 		}
-		if s > int64(24*time.Hour/time.Second) {
-			s = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(s) * time.Second, true
+		ms := math.Ceil(min(s, float64(24*time.Hour/time.Second)) * 1000)
+		return time.Duration(ms) * time.Millisecond, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		d := t.Sub(now)

@@ -40,6 +40,42 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// Graph has sent Retry-After as a decimal (microsoft-graph-docs#3877): it is
+// honoured, rounded up to the millisecond, never truncated to zero.
+func TestRetryAfterDecimalSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"0.249", 249 * time.Millisecond, true},
+		{"0.2491", 250 * time.Millisecond, true},
+		{"0.0001", time.Millisecond, true},
+		{"2", 2 * time.Second, true},
+		{" 1.5 ", 1500 * time.Millisecond, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"NaN", 0, false},
+		{"Inf", 0, false},
+		{"999999999", 24 * time.Hour, true},
+	} {
+		got, ok := parseRetryAfter(tc.in, time.Now())
+		assert.Equal(t, tc.ok, ok, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+// A 429 with Retry-After: 0.249 is retried after about a quarter second.
+func TestRetryAfterDecimalHonoured(t *testing.T) {
+	srv := newScripted(t, reply(429, graphErr("ApplicationThrottled", "Application is over its MailboxConcurrency limit."), "Retry-After", "0.249"), reply(201, created201))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	start := time.Now()
+	_, err := c.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: []byte("hi")})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 249*time.Millisecond)
+	assert.Len(t, srv.requests(), 2)
+}
+
 func TestRetry503ThenCreated(t *testing.T) {
 	srv := newScripted(t, reply(503, graphErr("serviceNotAvailable", "busy")), reply(201, created201))
 	c := newTestClient(t, srv.URL+"/v1.0", nil)

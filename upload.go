@@ -3,15 +3,19 @@ package eventattach
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,13 +76,23 @@ type FileUpload struct {
 	// ChunkTimeout bounds each request to the upload URL (a stalled chunk
 	// is then retried like a reset); 0 means 2 minutes.
 	ChunkTimeout time.Duration
+	// SessionThreshold is the size from which Upload opens an upload session
+	// instead of one POST: 0 means MaxAddSize, and it may be lower (1 up to
+	// MaxAddSize). Graph refuses sessions under its own floor (3 MB
+	// documented) with ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
+	// Upload then sends the file in one POST.
+	SessionThreshold int64
 }
+
+// codeBelowSessionMinimum is createUploadSession's answer for a file under
+// Graph's floor for sessions (attachment-createuploadsession.md).
+const codeBelowSessionMinimum = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
 
 // Upload attaches a file of any size up to MaxUploadSize (150 MiB) to the
 // event and returns the created attachment's metadata (no ContentBytes).
 //
-// Under MaxAddSize it reads the content and POSTs it like AddFile. From
-// MaxAddSize on it opens an upload session, POST
+// Under f.SessionThreshold (MaxAddSize by default) it reads the content and
+// POSTs it like AddFile. From there on it opens an upload session, POST
 // {/me|/users/{id}}/events/{id}/attachments/createUploadSession, and PUTs
 // the content in chunks of f.ChunkSize to the upload URL Graph returns,
 // without the bearer token (the URL is pre-authenticated). A chunk that fails
@@ -103,7 +117,7 @@ func (a Attachments) Upload(ctx context.Context, f FileUpload) (*FileAttachment,
 	if _, err := a.r.path(); err != nil {
 		return nil, err
 	}
-	if f.Size < MaxAddSize {
+	if f.Size < f.SessionThreshold {
 		return a.uploadSmall(ctx, f)
 	}
 	sessionURL, err := a.sessionURL()
@@ -118,6 +132,12 @@ func (a Attachments) Upload(ctx context.Context, f FileUpload) (*FileAttachment,
 		started: time.Now(),
 	}
 	att, err := u.run(ctx, sessionURL)
+	var ge *GraphError
+	if errors.As(err, &ge) && ge.Code == codeBelowSessionMinimum && u.url == "" && f.Size < MaxAddSize {
+		// Graph's floor for sessions (3 MB documented, 2 MiB measured) is
+		// above this file, which fits one POST: nothing was created yet.
+		return a.uploadSmall(ctx, f)
+	}
 	if err != nil {
 		return nil, u.scrub(err)
 	}
@@ -139,6 +159,11 @@ func checkUpload(f *FileUpload) error {
 		return invalidInput("ChunkSize %d must be a positive multiple of 320 KiB (%d bytes) up to 4 MiB", f.ChunkSize, ChunkSizeUnit)
 	case f.ChunkTimeout < 0:
 		return invalidInput("ChunkTimeout %s is negative", f.ChunkTimeout)
+	case f.SessionThreshold < 0 || f.SessionThreshold > MaxAddSize:
+		return invalidInput("SessionThreshold %d must be between 1 and MaxAddSize (%d), or 0 for MaxAddSize", f.SessionThreshold, MaxAddSize)
+	}
+	if f.SessionThreshold == 0 {
+		f.SessionThreshold = MaxAddSize
 	}
 	if f.ChunkSize == 0 {
 		f.ChunkSize = DefaultChunkSize
@@ -246,6 +271,11 @@ type uploader struct {
 	bufLen   int    // bytes of buf holding content
 	offset   int64  // the next byte the session expects
 	sentLast bool   // a PUT carrying the final byte has been sent
+	// bodies are closed by net/http when it is done reading a PUT's bytes
+	// from buf, which may be after the answer arrived: buf is refilled only
+	// once every one of them is closed.
+	bodies []chan struct{}
+	digest hash.Hash // sha256 of the content read so far
 }
 
 func (u *uploader) bufEnd() int64 { return u.bufStart + int64(u.bufLen) }
@@ -295,6 +325,7 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 		return err
 	}
 	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
+	u.digest = sha256.New()
 	if len(sess.NextExpectedRanges) > 0 {
 		next, _, err := u.nextExpected(sess.NextExpectedRanges)
 		if err != nil {
@@ -416,7 +447,7 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 			continue
 		}
 		if u.offset == u.bufEnd() && u.offset < u.f.Size {
-			if err := u.fill(); err != nil {
+			if err := u.fill(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -466,13 +497,23 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 	}
 }
 
-// fill reads the next chunk of content into the buffer; after the last one
-// it checks that the content ends there.
-func (u *uploader) fill() error {
+// fill reads the next chunk of content into the buffer, once no earlier PUT
+// can still be reading it; after the last one it checks that the content
+// ends there.
+func (u *uploader) fill(ctx context.Context) error {
+	for _, done := range u.bodies {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	u.bodies = u.bodies[:0]
 	u.bufStart, u.bufLen = u.bufEnd(), 0
 	n := min(int64(len(u.buf)), u.f.Size-u.bufStart)
 	got, err := io.ReadFull(u.f.Content, u.buf[:n])
 	u.bufLen = got
+	u.digest.Write(u.buf[:got])
 	if err != nil {
 		return contentError(err, u.bufStart+int64(got), u.f.Size)
 	}
@@ -503,8 +544,8 @@ func (u *uploader) advance(ctx context.Context, ranges []string, failures *int) 
 	return nil
 }
 
-// nextExpected reads the first missing byte from nextExpectedRanges ("a-b"
-// or "a-") and checks it is a byte Upload can send: not one it has already
+// nextExpected reads the first missing byte from nextExpectedRanges (the
+// lowest start of its entries, see parseRange) and checks it is a byte Upload can send: not one it has already
 // dropped from its buffer, nor one it has not sent yet.
 func (u *uploader) nextExpected(ranges []string) (int64, int64, error) {
 	if len(ranges) == 0 {
@@ -529,11 +570,14 @@ func (u *uploader) nextExpected(ranges []string) (int64, int64, error) {
 	return start, end, nil
 }
 
-// parseRange reads "a-b" or "a-" (to the end) of a file of size bytes.
+// parseRange reads one entry of nextExpectedRanges for a file of size bytes:
+// "N" (from N to the end: what Outlook sends, resources/uploadsession.md),
+// "N-" (the same, as OneDrive writes it) or "N-M" (bytes N to M inclusive).
+// It returns the half-open range [a, b).
 func parseRange(r string, size int64) (int64, int64, error) {
-	as, bs, ok := strings.Cut(strings.TrimSpace(r), "-")
+	as, bs, _ := strings.Cut(strings.TrimSpace(r), "-")
 	a, err := strconv.ParseInt(as, 10, 64)
-	if !ok || err != nil || a < 0 || a >= size {
+	if err != nil || a < 0 || a >= size {
 		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
 	}
 	if bs == "" {
@@ -601,13 +645,18 @@ func (u *uploader) origin() string {
 func (u *uploader) request(ctx context.Context, method string, from, to int64) attempt {
 	var body io.Reader
 	if method == http.MethodPut {
-		body = bytes.NewReader(u.buf[from-u.bufStart : to-u.bufStart])
+		done := make(chan struct{})
+		u.bodies = append(u.bodies, done)
+		body = &chunkBody{Reader: bytes.NewReader(u.buf[from-u.bufStart : to-u.bufStart]), done: done}
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.f.ChunkTimeout)
 	defer cancel()
 	cl := &call{c: u.c, method: method, url: u.url, mailbox: u.mailbox, noAuth: true, clientRequestID: uuid.NewString()}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, callKey{}, cl), method, u.url, body)
 	if err != nil {
+		if c, ok := body.(io.Closer); ok {
+			c.Close()
+		}
 		return attempt{res: resFatal, err: fmt.Errorf("eventattach: building a request to the upload URL: %w", stripURL(err))}
 	}
 	req.Header.Set("User-Agent", userAgent)
@@ -656,6 +705,17 @@ func (u *uploader) request(ctx context.Context, method string, from, to int64) a
 	u.scrubGraphError(ge)
 	at := attempt{err: fmt.Errorf("%s: %w", what, ge), retryAfter: ge.RetryAfter, hasRA: resp.Header.Get("Retry-After") != ""}
 	switch st := resp.StatusCode; {
+	case ge.Code == codeMessageSizeExceeded:
+		// The mailbox's maximum message size (35 MB by default in Exchange
+		// Online, set by its admins) is reached mid-upload: no retry helps.
+		at.res = resFatal
+		at.err = fmt.Errorf("%w: the mailbox refused the file after %d of its %d bytes: it exceeds the mailbox's maximum message size (Exchange Online's default is 35 MB; an admin can raise it): %s: %w",
+			ErrTooLarge, from, u.f.Size, what, ge)
+	case st == http.StatusUnauthorized:
+		// The upload URL carries its own authtoken and takes no bearer token:
+		// a 401 means that URL expired or the request went to the wrong host.
+		at.res = resFatal
+		at.err = fmt.Errorf("%s: the upload URL refused the request (it expired, or it is not the URL Graph returned); start the upload again: %w", what, ge)
 	case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
 		at.res = resRetry
 	case st == http.StatusRequestedRangeNotSatisfiable || st == http.StatusRequestTimeout ||
@@ -667,6 +727,19 @@ func (u *uploader) request(ctx context.Context, method string, from, to int64) a
 		at.res = resFatal
 	}
 	return at
+}
+
+// chunkBody is a PUT's body over the shared buffer; net/http closes it when
+// it has stopped reading, which fill waits for.
+type chunkBody struct {
+	*bytes.Reader
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *chunkBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
 }
 
 // created builds the result from the final 201: the id from its Location,
@@ -702,30 +775,39 @@ func (u *uploader) created(ctx context.Context, location string) (*FileAttachmen
 
 // findCreated looks for the attachment when the session ended without a
 // readable 201 (the answer to the last chunk was lost): a file attachment
-// of this name and size modified since the upload began.
+// of this name (as Graph stores it) modified since the upload began whose
+// bytes, read back through $value, have this upload's length and sha256.
+// Graph's reported size is never compared: it is not the byte count.
 func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachment, error) {
-	var hit *FileAttachment
+	name := storedName(u.f.Name)
+	var cands []*FileAttachment
 	serverNow, err := u.a.list(ctx, func(att Attachment, _ time.Time) {
-		f, ok := att.(*FileAttachment)
-		if !ok || f.Name != u.f.Name || f.Size != u.f.Size {
-			return
-		}
-		if hit == nil || f.LastModifiedDateTime.After(hit.LastModifiedDateTime) {
-			hit = f
+		if f, ok := att.(*FileAttachment); ok && f.Name == name && f.IsInline == u.f.IsInline {
+			cands = append(cands, f)
 		}
 	})
-	if err == nil && hit != nil {
-		if serverNow.IsZero() {
-			serverNow = time.Now()
-		}
-		if !hit.LastModifiedDateTime.Before(serverNow.Add(-time.Since(u.started)).Add(-dedupeSlack)) {
-			u.offset = u.f.Size
-			u.progress()
-			return hit, nil
-		}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (looking for the attachment failed: %v)", cause, err)
+	}
+	if serverNow.IsZero() {
+		serverNow = time.Now()
+	}
+	since := serverNow.Add(-time.Since(u.started)).Add(-dedupeSlack)
+	slices.SortStableFunc(cands, func(x, y *FileAttachment) int { return y.LastModifiedDateTime.Compare(x.LastModifiedDateTime) })
+	sum := u.digest.Sum(nil)
+	for _, f := range cands {
+		if f.LastModifiedDateTime.Before(since) {
+			break
+		}
+		same, err := u.a.contentMatches(ctx, f.ID, u.f.Size, sum)
+		if err != nil {
+			return nil, fmt.Errorf("%w (reading back a candidate attachment failed: %v)", cause, err)
+		}
+		if same {
+			u.offset = u.f.Size
+			u.progress()
+			return f, nil
+		}
 	}
 	return nil, fmt.Errorf("eventattach: the upload session ended but the attachment was not found: %w", cause)
 }

@@ -1,6 +1,7 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -877,23 +878,48 @@ func TestAttachmentIDFromLocation(t *testing.T) {
 	}
 }
 
-func TestUploadWithoutLocationFindsTheAttachment(t *testing.T) {
+// The final chunk is stored but its answer is lost and the session is gone:
+// the attachment is found by its bytes, not by a name and size that another
+// writer's file shares (issue 12, case 6).
+func TestUploadLostFinalAnswerFindsOurBytes(t *testing.T) {
 	t.Parallel()
-	srv, c := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1})
+	const size = MaxAddSize
+	var (
+		other     *Client
+		otherOnce sync.Once
+	)
+	// Another writer's file of the same name and size but other bytes lands
+	// after ours, just before the SDK asks the session what happened.
+	hook := func(o *ClientOptions) {
+		o.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "AttachmentSessions") {
+				otherOnce.Do(func() {
+					_, err := other.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{
+						Name: "same.bin", Content: bytes.NewReader(bytes.Repeat([]byte{'x'}, size)), Size: size})
+					require.NoError(t, err)
+				})
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	}
+	srv, c := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1}, hook)
+	other = newTestClient(t, srv.URL(), srv.Credential())
 	srv.Me().AddEvent("e1")
-	srv.Me().AddEvent("e2")
 	a := c.Me().Events("e1").Attachments()
-	// An older attachment of the same name on the event does not count.
-	_, err := a.Upload(context.Background(), FileUpload{Name: "same.bin", Content: newPattern(100), Size: 100})
+
+	srv.Inject(graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultResetAfterStore})
+	content, sum := hashedContent(size)
+	got, err := a.Upload(context.Background(), FileUpload{Name: "same.bin", Content: content, Size: size})
 	require.NoError(t, err)
-	u := &uploader{a: a, c: c, f: FileUpload{Name: "same.bin", Size: 100}, started: time.Now().Add(time.Hour)}
-	_, err = u.findCreated(context.Background(), errors.New("lost"))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "not found")
-	u.started = time.Now()
-	got, err := u.findCreated(context.Background(), errors.New("lost"))
+	stored := srv.Attachments("me", "e1")
+	require.Equal(t, 2, len(stored), "ours and the other writer's: no duplicate, nothing lost")
+	rc, err := a.Content(context.Background(), got.ID)
 	require.NoError(t, err)
-	assert.Equal(t, srv.Attachments("me", "e1")[0].ID, got.ID)
+	h := sha256.New()
+	_, err = io.Copy(h, rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, sum(), [32]byte(h.Sum(nil)), "the id returned holds this upload's bytes")
 }
 
 func TestContentStreamsTheBytes(t *testing.T) {
@@ -932,4 +958,25 @@ func TestContentStreamsTheBytes(t *testing.T) {
 		assert.Len(t, b, 10)
 		require.NoError(t, rc.Close())
 	}
+}
+
+// Graph refuses a session under its floor
+// (ErrorAttachmentSizeShouldNotBeLessThanMinimumSize): a file that fits one
+// POST is sent that way instead, once.
+func TestUploadBelowSessionFloorFallsBackToPost(t *testing.T) {
+	t.Parallel()
+	srv, c := newUploadServer(t, nil)
+	srv.Me().AddEvent("e1")
+	content, sum := hashedContent(100 << 10)
+	got, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "small.bin", Content: content, Size: 100 << 10, SessionThreshold: 1})
+	require.NoError(t, err)
+	var paths []string
+	for _, r := range srv.Requests() {
+		paths = append(paths, r.Method+" "+r.Path)
+	}
+	assert.Equal(t, []string{"POST /v1.0/me/events/e1/attachments/createUploadSession", "POST /v1.0/me/events/e1/attachments"}, paths)
+	stored := srv.Attachments("me", "e1")
+	require.Equal(t, 1, len(stored))
+	assert.Equal(t, got.ID, stored[0].ID)
+	assert.Equal(t, sum(), sha256.Sum256(stored[0].Content))
 }
