@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -660,7 +661,13 @@ type fakeSession struct {
 	puts  []string  // Content-Range of each PUT, in order
 	reqs  []string  // "METHOD" of each upload request, in order
 	auth  int       // upload requests that carried Authorization
+	gets  []string  // paths of the GETs Graph received
 	onPut func(n int, body []byte, w http.ResponseWriter) (keep int, answered bool)
+	// location is the final 201's Location; "" means an Outlook-shaped one
+	// on the upload host.
+	location string
+	// ranges writes nextExpectedRanges for the bytes held; nil means "N-".
+	ranges func(have, size int64) string
 }
 
 func newFakeSession(tb testing.TB, hashBytes bool) *fakeSession {
@@ -681,6 +688,9 @@ func newFakeSession(tb testing.TB, hashBytes bool) *fakeSession {
 			reply(201, fmt.Sprintf(`{"uploadUrl":%q,"expirationDateTime":"2030-01-01T00:00:00Z","nextExpectedRanges":["0-"]}`,
 				f.upload.URL+f.sessionPath+"authtoken="+f.token))(w, r)
 		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/attachments/"):
+			f.mu.Lock()
+			f.gets = append(f.gets, r.URL.Path)
+			f.mu.Unlock()
 			reply(200, `{"@odata.type":"#microsoft.graph.fileAttachment","id":"att'1","name":"f.bin","contentType":"application/x-test","size":1,"isInline":false}`)(w, r)
 		default:
 			reply(400, graphErr("BadRequest", "unexpected "+r.Method+" "+r.URL.Path))(w, r)
@@ -692,6 +702,9 @@ func newFakeSession(tb testing.TB, hashBytes bool) *fakeSession {
 }
 
 func (f *fakeSession) status() string {
+	if f.ranges != nil {
+		return fmt.Sprintf(`{"ExpirationDateTime":"2030-01-01T00:00:00Z","nextExpectedRanges":[%s]}`, f.ranges(f.have, f.size))
+	}
 	return fmt.Sprintf(`{"expirationDateTime":"2030-01-01T00:00:00Z","nextExpectedRanges":["%d-"]}`, f.have)
 }
 
@@ -745,11 +758,21 @@ func (f *fakeSession) serveUpload(w http.ResponseWriter, r *http.Request) {
 		f.store(body[:keep])
 	}
 	if f.have == f.size {
-		w.Header().Set("Location", f.upload.URL+"/api/v2.0/Users('u')/Events('e')/Attachments('att%27%271')")
+		loc := f.location
+		if loc == "" {
+			loc = f.upload.URL + "/api/v2.0/Users('u')/Events('e')/Attachments('att%27%271')"
+		}
+		w.Header().Set("Location", loc)
 		w.WriteHeader(http.StatusCreated)
 		return
 	}
 	reply(200, f.status())(w, r)
+}
+
+func (f *fakeSession) graphGets() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.gets)
 }
 
 func (f *fakeSession) store(b []byte) {
