@@ -1,19 +1,15 @@
 package eventattach
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Size limits of the two ways to attach a file.
@@ -90,7 +86,9 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 			return nil
 		},
 	}
-	cl.dedupe = a.dedupe(f.Name, f.ContentType, odataFileAttachment, a.sameBytes(f.ContentBytes), func(found Attachment) {
+	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
+	sent.size, sent.sum = int64(len(f.ContentBytes)), sha256Sum(f.ContentBytes)
+	cl.dedupe = a.dedupe(sent, func(found Attachment) {
 		if ff, ok := found.(*FileAttachment); ok {
 			*out = *ff
 			out.ContentBytes = f.ContentBytes
@@ -155,7 +153,8 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 			return nil
 		},
 	}
-	cl.dedupe = a.dedupe(i.Name, "", odataItemAttachment, nil, func(found Attachment) {
+	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
+	cl.dedupe = a.dedupe(sent, func(found Attachment) {
 		if fi, ok := found.(*ItemAttachment); ok {
 			*out = *fi
 			out.Item = i.Item
@@ -265,29 +264,7 @@ func (a Attachments) checkNextLink(link string) error {
 // The result is a *FileAttachment, *ItemAttachment or *ReferenceAttachment by
 // its @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
 func (a Attachments) Get(ctx context.Context, id string) (Attachment, error) {
-	path, err := a.r.path(id)
-	if err != nil {
-		return nil, err
-	}
-	var out Attachment
-	cl := &call{
-		method:   http.MethodGet,
-		url:      a.r.c.base + path,
-		mailbox:  a.r.mailbox(),
-		okStatus: http.StatusOK,
-		decode: func(resp *http.Response) error {
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil {
-				return err
-			}
-			out, err = unmarshalAttachment(raw)
-			return err
-		},
-	}
-	if err := a.r.c.do(ctx, cl); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return a.get(ctx, id, "")
 }
 
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
@@ -306,115 +283,22 @@ func (a Attachments) Delete(ctx context.Context, id string) error {
 	})
 }
 
-// dedupeSlack absorbs the one-second resolution of the Date header and of
-// lastModifiedDateTime when comparing with the call's start.
-const dedupeSlack = 2 * time.Second
-
-// dedupe returns the check a POST runs before it is re-sent: does the event
-// now hold an attachment of this kind, name and content type (any, when the
-// caller left it to Graph) modified since the call began, and, where
-// sameContent is given, with this content? The call's start is put on the
-// server's clock using the Date header of the list answer, so client clock
-// skew does not matter. found receives the attachment it settles on.
-func (a Attachments) dedupe(name, contentType, odataType string, sameContent func(ctx context.Context, id string) (bool, error), found func(Attachment)) func(context.Context) (bool, error) {
+// dedupe returns the check a POST runs before it is re-sent, and once more
+// when it gives up: the package doc's Duplicate check, through findSent.
+// found receives the attachment it settles on.
+func (a Attachments) dedupe(s *sentAttachment, found func(Attachment)) func(context.Context) (bool, error) {
 	start := time.Now()
-	name = storedName(name)
 	return func(ctx context.Context) (bool, error) {
-		type candidate struct {
-			att Attachment
-			mod time.Time
-		}
-		var cands []candidate
-		serverNow, err := a.list(ctx, func(att Attachment, _ time.Time) {
-			n, ct, t, mod := describe(att)
-			if t == odataType && n == name && (contentType == "" || strings.EqualFold(ct, contentType)) {
-				cands = append(cands, candidate{att, mod})
-			}
-		})
+		att, err := a.findSent(ctx, s, start)
 		if err != nil {
 			return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
 		}
-		if serverNow.IsZero() {
-			serverNow = time.Now()
+		if att == nil {
+			return false, nil
 		}
-		serverStart := serverNow.Add(-time.Since(start)).Add(-dedupeSlack)
-		// Newest first: the attempt that landed is the latest of its name.
-		slices.SortStableFunc(cands, func(x, y candidate) int { return y.mod.Compare(x.mod) })
-		for _, c := range cands {
-			if c.mod.Before(serverStart) {
-				break
-			}
-			if sameContent != nil {
-				same, err := sameContent(ctx, c.att.AttachmentID())
-				if err != nil {
-					return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
-				}
-				if !same {
-					continue
-				}
-			}
-			found(c.att)
-			return true, nil
-		}
-		return false, nil
+		found(att)
+		return true, nil
 	}
-}
-
-// sameBytes reports whether the attachment id holds exactly want, streaming
-// its $value: the dedupe check of a file compares content, so an attachment
-// of the same name added by someone else is not taken for this call's.
-func (a Attachments) sameBytes(want []byte) func(context.Context, string) (bool, error) {
-	return func(ctx context.Context, id string) (bool, error) {
-		body, err := a.Content(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		defer body.Close()
-		buf := make([]byte, 32<<10)
-		rest := want
-		for {
-			n, err := body.Read(buf)
-			if n > len(rest) || !bytes.Equal(buf[:n], rest[:n]) {
-				return false, nil
-			}
-			rest = rest[n:]
-			if err == io.EOF {
-				return len(rest) == 0, nil
-			}
-			if err != nil {
-				return false, err
-			}
-		}
-	}
-}
-
-// contentMatches reports whether the attachment id holds exactly size bytes
-// whose sha256 is sum, streaming its $value (at most size+1 bytes are read).
-func (a Attachments) contentMatches(ctx context.Context, id string, size int64, sum []byte) (bool, error) {
-	body, err := a.Content(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	defer body.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(body, size+1))
-	if err != nil {
-		return false, err
-	}
-	return n == size && bytes.Equal(h.Sum(nil), sum), nil
-}
-
-// storedName is name as Graph stores it: encoding/json (like Graph's own
-// parser) replaces each byte that is not valid UTF-8 with U+FFFD, so a
-// Latin-1 file name comes back changed.
-func storedName(name string) string {
-	if utf8.ValidString(name) {
-		return name
-	}
-	raw, _ := json.Marshal(name)
-	var out string
-	_ = json.Unmarshal(raw, &out)
-	return out
 }
 
 // describe returns the fields the dedupe check compares.

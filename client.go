@@ -269,6 +269,7 @@ type call struct {
 	reauthed         bool
 	needDedupe       bool
 	maybeLanded      bool
+	checkErr         error // the last duplicate check's failure
 	deduped          bool
 	gaveUp           string
 	lastErr          *GraphError
@@ -409,8 +410,15 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 			lookCtx, cancel = context.WithTimeout(context.WithoutCancel(lookCtx), dedupeGrace)
 			defer cancel()
 		}
-		if found, derr := cl.dedupe(lookCtx); derr == nil && found {
+		found, derr := cl.dedupe(lookCtx)
+		switch {
+		case derr == nil && found:
 			return nil
+		case derr != nil:
+			if cl.checkErr != nil && errors.Is(err, cl.checkErr) {
+				err = nil // the check's failure, reported below: the cause is the last answer
+			}
+			return unknownOutcome(fmt.Sprintf("%s %s", cl.method, redact(cl.url)), cl.failure(ctx, err), derr)
 		}
 	}
 	return cl.failure(ctx, err)

@@ -169,6 +169,7 @@ func (cl *call) prepareRetry(req *http.Request) error {
 	cl.needDedupe = false
 	found, err := cl.dedupe(cl.userCtx)
 	if err != nil {
+		cl.checkErr = err
 		return err
 	}
 	if found {

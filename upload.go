@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,10 +176,10 @@ func checkUpload(f *FileUpload) error {
 // uploadSmall reads content under MaxAddSize and posts it with AddFile.
 func (a Attachments) uploadSmall(ctx context.Context, f FileUpload) (*FileAttachment, error) {
 	buf := make([]byte, f.Size)
-	if n, err := io.ReadFull(f.Content, buf); err != nil {
+	if n, err := readFull(ctx, f.Content, buf); err != nil {
 		return nil, contentError(err, int64(n), f.Size)
 	}
-	if err := checkContentEnd(f.Content, f.Size); err != nil {
+	if err := checkContentEnd(ctx, f.Content, f.Size); err != nil {
 		return nil, err
 	}
 	out, err := a.AddFile(ctx, &FileAttachment{Name: f.Name, ContentType: f.ContentType, IsInline: f.IsInline, ContentID: f.ContentID, ContentBytes: buf})
@@ -194,6 +193,31 @@ func (a Attachments) uploadSmall(ctx context.Context, f FileUpload) (*FileAttach
 	return out, nil
 }
 
+// readFull is io.ReadFull that gives up when ctx ends: a Content reader
+// that blocks (a pipe, a stalled network stream) must not hold an upload,
+// and its session, past the caller's deadline. The abandoned read goes on
+// in the background into buf, which the caller then drops.
+func readFull(ctx context.Context, r io.Reader, buf []byte) (int, error) {
+	if ctx.Done() == nil {
+		return io.ReadFull(r, buf)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := io.ReadFull(r, buf)
+		done <- result{n, err}
+	}()
+	select {
+	case res := <-done:
+		return res.n, res.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("eventattach: reading upload content: %w", ctx.Err())
+	}
+}
+
 // contentError explains a read of FileUpload.Content that stopped early.
 func contentError(err error, got, size int64) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -203,9 +227,9 @@ func contentError(err error, got, size int64) error {
 }
 
 // checkContentEnd makes sure the content has nothing after its Size bytes.
-func checkContentEnd(r io.Reader, size int64) error {
+func checkContentEnd(ctx context.Context, r io.Reader, size int64) error {
 	var one [1]byte
-	switch _, err := io.ReadFull(r, one[:]); {
+	switch _, err := readFull(ctx, r, one[:]); {
 	case err == nil:
 		return invalidInput("upload content has more than Size (%d) bytes", size)
 	case errors.Is(err, io.EOF):
@@ -285,6 +309,20 @@ func (u *uploader) run(ctx context.Context, sessionURL string) (*FileAttachment,
 		return nil, err
 	}
 	att, err := u.send(ctx)
+	if err != nil && u.sentLast && ctx.Err() != nil {
+		// ctx ended after the last chunk went out: it may have completed the
+		// attachment. Look (for a few seconds of grace) before reporting a
+		// failure the caller would retry into a duplicate.
+		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dedupeGrace)
+		defer cancel()
+		found, ferr := u.findCreated(gctx, err)
+		switch {
+		case ferr == nil:
+			return found, nil
+		case errors.Is(ferr, ErrOutcomeUnknown):
+			return nil, ferr
+		}
+	}
 	if err != nil {
 		return nil, u.abandon(ctx, err)
 	}
@@ -511,14 +549,14 @@ func (u *uploader) fill(ctx context.Context) error {
 	u.bodies = u.bodies[:0]
 	u.bufStart, u.bufLen = u.bufEnd(), 0
 	n := min(int64(len(u.buf)), u.f.Size-u.bufStart)
-	got, err := io.ReadFull(u.f.Content, u.buf[:n])
+	got, err := readFull(ctx, u.f.Content, u.buf[:n])
 	u.bufLen = got
 	u.digest.Write(u.buf[:got])
 	if err != nil {
 		return contentError(err, u.bufStart+int64(got), u.f.Size)
 	}
 	if u.bufEnd() == u.f.Size {
-		return checkContentEnd(u.f.Content, u.f.Size)
+		return checkContentEnd(ctx, u.f.Content, u.f.Size)
 	}
 	return nil
 }
@@ -774,42 +812,24 @@ func (u *uploader) created(ctx context.Context, location string) (*FileAttachmen
 }
 
 // findCreated looks for the attachment when the session ended without a
-// readable 201 (the answer to the last chunk was lost): a file attachment
-// of this name (as Graph stores it) modified since the upload began whose
-// bytes, read back through $value, have this upload's length and sha256.
-// Graph's reported size is never compared: it is not the byte count.
+// readable 201 (the answer to the last chunk was lost), by the package
+// doc's Duplicate check: this upload's name, flags and bytes (length and
+// sha256 through $value). Graph's reported size is never compared: it is
+// not the byte count.
 func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachment, error) {
-	name := storedName(u.f.Name)
-	var cands []*FileAttachment
-	serverNow, err := u.a.list(ctx, func(att Attachment, _ time.Time) {
-		if f, ok := att.(*FileAttachment); ok && f.Name == name && f.IsInline == u.f.IsInline {
-			cands = append(cands, f)
-		}
-	})
+	sent := sentFile(u.f.Name, u.f.ContentType, u.f.IsInline, u.f.ContentID)
+	sent.size, sent.sum = u.f.Size, u.digest.Sum(nil)
+	att, err := u.a.findSent(ctx, sent, u.started)
 	if err != nil {
-		return nil, fmt.Errorf("%w (looking for the attachment failed: %v)", cause, err)
+		return nil, unknownOutcome(fmt.Sprintf("uploading %q: the last chunk was sent", u.f.Name), cause, err)
 	}
-	if serverNow.IsZero() {
-		serverNow = time.Now()
+	f, ok := att.(*FileAttachment)
+	if !ok {
+		return nil, fmt.Errorf("eventattach: the upload session ended but the attachment was not found: %w", cause)
 	}
-	since := serverNow.Add(-time.Since(u.started)).Add(-dedupeSlack)
-	slices.SortStableFunc(cands, func(x, y *FileAttachment) int { return y.LastModifiedDateTime.Compare(x.LastModifiedDateTime) })
-	sum := u.digest.Sum(nil)
-	for _, f := range cands {
-		if f.LastModifiedDateTime.Before(since) {
-			break
-		}
-		same, err := u.a.contentMatches(ctx, f.ID, u.f.Size, sum)
-		if err != nil {
-			return nil, fmt.Errorf("%w (reading back a candidate attachment failed: %v)", cause, err)
-		}
-		if same {
-			u.offset = u.f.Size
-			u.progress()
-			return f, nil
-		}
-	}
-	return nil, fmt.Errorf("eventattach: the upload session ended but the attachment was not found: %w", cause)
+	u.offset = u.f.Size
+	u.progress()
+	return f, nil
 }
 
 // attachmentIDFromLocation reads the id from a Location ending in

@@ -1,0 +1,249 @@
+package eventattach
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Reconciling: when a request that may have created an attachment (a POST,
+// or the last chunk of an upload) got no usable answer, the SDK reads the
+// event before doing anything else. The rule for "this attachment is the
+// one we sent" is written once, in the package documentation (Duplicate
+// check); findSent is its only implementation.
+
+// clockSlack widens the window of the duplicate check. The call's start is
+// put on Graph's clock with the list answer's Date header, but Graph's
+// front ends and the mailbox store that stamps lastModifiedDateTime have
+// been seen tens of seconds apart; a window short of the skew would miss
+// the attempt that landed and send it again.
+const clockSlack = time.Minute
+
+// sentAttachment is what a create sent, as Graph stores it.
+type sentAttachment struct {
+	odataType   string
+	name        string // storedName of the name sent
+	contentType string // "" when Graph picks one: any matches
+	isInline    bool
+	contentID   string
+	size        int64       // file bytes
+	sum         []byte      // sha256 of the file bytes; nil until known
+	item        OutlookItem // the item sent, for item attachments
+}
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+func sentFile(name, contentType string, isInline bool, contentID string) *sentAttachment {
+	return &sentAttachment{odataType: odataFileAttachment, name: storedName(name), contentType: contentType, isInline: isInline, contentID: contentID}
+}
+
+// checkReads is how many times a read of the check whose body was cut off
+// is repeated (a GET's failed answers are retried like any GET).
+const checkReads = 3
+
+// findSent looks on the event for the attachment s describes, modified no
+// earlier than start (this machine's clock, moved onto Graph's with the
+// list answer's Date header, less clockSlack). Candidates of the same kind,
+// name and inline flag are read back newest first: a file's content id and
+// content type from its metadata and its bytes through $value (length and
+// sha256), an item's own fields through $expand. It returns nil, nil when
+// there is no such attachment, and an error when it cannot tell.
+func (a Attachments) findSent(ctx context.Context, s *sentAttachment, start time.Time) (Attachment, error) {
+	type candidate struct {
+		id  string
+		mod time.Time
+	}
+	var cands []candidate
+	serverNow, err := a.list(ctx, func(att Attachment, _ time.Time) {
+		name, _, kind, mod := describe(att)
+		if kind == s.odataType && name == s.name && inline(att) == s.isInline {
+			cands = append(cands, candidate{att.AttachmentID(), mod})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if serverNow.IsZero() {
+		serverNow = time.Now()
+	}
+	since := serverNow.Add(-time.Since(start)).Add(-clockSlack)
+	// Newest first: the attempt that landed is the latest of its name.
+	slices.SortStableFunc(cands, func(x, y candidate) int { return y.mod.Compare(x.mod) })
+	for _, c := range cands {
+		if c.mod.Before(since) {
+			break
+		}
+		var found Attachment
+		var err error
+		if s.odataType == odataItemAttachment {
+			found, err = a.sameItem(ctx, c.id, s)
+		} else {
+			found, err = a.sameFile(ctx, c.id, s)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			return found, nil
+		}
+	}
+	return nil, nil
+}
+
+func inline(att Attachment) bool {
+	switch v := att.(type) {
+	case *FileAttachment:
+		return v.IsInline
+	case *ItemAttachment:
+		return v.IsInline
+	case *ReferenceAttachment:
+		return v.IsInline
+	}
+	return false
+}
+
+// sameFile reads the candidate's metadata and, when it matches, its bytes.
+func (a Attachments) sameFile(ctx context.Context, id string, s *sentAttachment) (Attachment, error) {
+	meta, err := a.metadata(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := meta.(*FileAttachment)
+	if !ok || f.ContentID != s.contentID || (s.contentType != "" && !strings.EqualFold(f.ContentType, s.contentType)) {
+		return nil, nil
+	}
+	var same bool
+	for n := 1; ; n++ {
+		same, err = a.contentMatches(ctx, id, s.size, s.sum)
+		if err == nil || ctx.Err() != nil || n == checkReads {
+			break
+		}
+	}
+	if err != nil || !same {
+		return nil, err
+	}
+	return f, nil
+}
+
+// sameItem reads the candidate with its item and compares the item's own
+// fields with those sent.
+func (a Attachments) sameItem(ctx context.Context, id string, s *sentAttachment) (Attachment, error) {
+	got, err := a.get(ctx, id, "?$expand=microsoft.graph.itemattachment/item")
+	if err != nil {
+		return nil, err
+	}
+	it, ok := got.(*ItemAttachment)
+	if !ok || !sameItemFields(s.item, it.Item) {
+		return nil, nil
+	}
+	return it, nil
+}
+
+// sameItemFields compares what Graph keeps as sent: the item's type, its
+// subject or names, and a text body. (Graph rewrites dates into its own
+// format and may turn text into HTML, so those are not compared.)
+func sameItemFields(sent, got OutlookItem) bool {
+	switch s := sent.(type) {
+	case *Event:
+		g, ok := got.(*Event)
+		return ok && g.Subject == s.Subject && sameBody(s.Body, g.Body)
+	case *Message:
+		g, ok := got.(*Message)
+		return ok && g.Subject == s.Subject && sameBody(s.Body, g.Body)
+	case *Contact:
+		g, ok := got.(*Contact)
+		return ok && g.GivenName == s.GivenName && g.Surname == s.Surname && (s.DisplayName == "" || g.DisplayName == s.DisplayName)
+	}
+	return false
+}
+
+func sameBody(sent, got *ItemBody) bool {
+	if sent == nil || got == nil || !strings.EqualFold(sent.ContentType, got.ContentType) {
+		return true // not sent, or converted by Graph: nothing to compare
+	}
+	return strings.TrimSpace(sent.Content) == strings.TrimSpace(got.Content)
+}
+
+// metadata reads one attachment without its content.
+func (a Attachments) metadata(ctx context.Context, id string) (Attachment, error) {
+	return a.get(ctx, id, "?$select="+uploadSelect)
+}
+
+// get reads one attachment: GET {route}/attachments/{id}{query}.
+func (a Attachments) get(ctx context.Context, id, query string) (Attachment, error) {
+	path, err := a.r.path(id)
+	if err != nil {
+		return nil, err
+	}
+	var out Attachment
+	err = a.r.c.do(ctx, &call{
+		method:   http.MethodGet,
+		url:      a.r.c.base + path + query,
+		mailbox:  a.r.mailbox(),
+		okStatus: http.StatusOK,
+		decode: func(resp *http.Response) error {
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			out, err = unmarshalAttachment(raw)
+			return err
+		},
+	})
+	return out, err
+}
+
+// contentMatches reports whether the attachment id holds exactly size bytes
+// whose sha256 is sum, streaming its $value (at most size+1 bytes are read).
+func (a Attachments) contentMatches(ctx context.Context, id string, size int64, sum []byte) (bool, error) {
+	body, err := a.Content(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(body, size+1))
+	if err != nil {
+		return false, err
+	}
+	return n == size && bytes.Equal(h.Sum(nil), sum), nil
+}
+
+// storedName is name as Graph stores it: encoding/json (like Graph's own
+// parser) replaces each byte that is not valid UTF-8 with U+FFFD, so a
+// Latin-1 file name comes back changed.
+func storedName(name string) string {
+	if utf8.ValidString(name) {
+		return name
+	}
+	raw, _ := json.Marshal(name)
+	var out string
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// ErrOutcomeUnknown is the error of a create whose request may have reached
+// Graph (no answer, a 5xx, an answer cut off) when the SDK could not then
+// find out whether the attachment was created: the check's own reads
+// failed, or ctx ended first. The attachment may exist: do not send it
+// again blindly. List the event's attachments and look for it (by the rule
+// of the package's Duplicate check) before deciding to add it again.
+var ErrOutcomeUnknown = errors.New("eventattach: outcome unknown: the attachment may have been created")
+
+// unknownOutcome wraps the failure that left the outcome open and why the
+// check could not settle it.
+func unknownOutcome(what string, cause, check error) error {
+	return fmt.Errorf("%w: %s: %w (checking the event failed: %v)", ErrOutcomeUnknown, what, cause, check)
+}
