@@ -585,7 +585,30 @@ func (t *transport) log(ctx context.Context, r *http.Request, cl *call, resp *ht
 			level = slog.LevelWarn
 		}
 	}
+	if r.URL.RawQuery != "" {
+		// An upload URL's host may echo its authtoken (in a header, an error):
+		// no query value reaches a log record.
+		for i, a := range attrs {
+			if a.Value.Kind() == slog.KindString {
+				attrs[i].Value = slog.StringValue(scrubQuery(a.Value.String(), r.URL.Query()))
+			}
+		}
+	}
 	t.c.logger.LogAttrs(ctx, level, "graph request", attrs...)
+}
+
+// scrubQuery cuts every value of q (4 characters or more, raw or escaped)
+// out of s.
+func scrubQuery(s string, q url.Values) string {
+	for _, vs := range q {
+		for _, v := range vs {
+			if len(v) >= 4 {
+				s = strings.ReplaceAll(s, v, "…")
+				s = strings.ReplaceAll(s, url.QueryEscape(v), "…")
+			}
+		}
+	}
+	return s
 }
 
 func (c *Client) hcTransport() *transport { return c.hc.Transport.(*transport) }

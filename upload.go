@@ -876,10 +876,13 @@ func (u *uploader) abandon(ctx context.Context, cause error) error {
 	}
 }
 
-// scrubGraphError removes the upload URL's secrets from an error body.
+// scrubGraphError removes the upload URL's secrets from every field of an
+// error the upload host answered: it may echo its authtoken anywhere.
 func (u *uploader) scrubGraphError(ge *GraphError) {
 	for _, s := range u.secrets {
-		ge.Message = strings.ReplaceAll(ge.Message, s, "…")
+		for _, f := range []*string{&ge.Code, &ge.Message, &ge.RequestID, &ge.ClientRequestID} {
+			*f = strings.ReplaceAll(*f, s, "…")
+		}
 		ge.Body = bytes.ReplaceAll(ge.Body, []byte(s), []byte("…"))
 	}
 }

@@ -666,6 +666,8 @@ type fakeSession struct {
 	// location is the final 201's Location; "" means an Outlook-shaped one
 	// on the upload host.
 	location string
+	// early answers each PUT as if stored, before reading its body.
+	early bool
 	// ranges writes nextExpectedRanges for the bytes held; nil means "N-".
 	ranges func(have, size int64) string
 }
@@ -734,6 +736,17 @@ func (f *fakeSession) serveUpload(w http.ResponseWriter, r *http.Request) {
 	from, _ := strconv.ParseInt(m[1], 10, 64)
 	if from != f.have {
 		reply(416, graphErr("InvalidRange", "out of order"))(w, r)
+		return
+	}
+	if f.early {
+		to, _ := strconv.ParseInt(m[2], 10, 64)
+		f.have = to + 1
+		if f.have == f.size {
+			w.Header().Set("Location", f.upload.URL+"/api/v2.0/Users('u')/Events('e')/Attachments('early')")
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		reply(200, f.status())(w, r)
 		return
 	}
 	var body []byte
