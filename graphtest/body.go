@@ -13,36 +13,66 @@ import (
 	"strings"
 )
 
-// maxJSONBody caps how much of a JSON request body is read: well above what
-// a 3 MiB attachment takes in base64, so the 413 comes from the size check.
+// maxJSONBody is the most Options.MaxRequestLength can be (a negative
+// value selects it): a cap on what the server reads.
 const maxJSONBody = 16 << 20
 
 // badBody is a request body Graph cannot accept; code is the error code.
+// empty answers the status with no body at all.
 type badBody struct {
 	status int
 	code   string
 	msg    string
+	empty  bool
 }
 
 func (e *badBody) Error() string { return e.msg }
 
 func bodyErr(code, format string, a ...any) *badBody {
-	return &badBody{http.StatusBadRequest, code, fmt.Sprintf(format, a...)}
+	return &badBody{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, a...)}
 }
 
-// readJSONObject checks the Content-Type, reads the body and parses it as a
-// single JSON object (nothing may follow it).
-func readJSONObject(r *http.Request) (jsonObject, *badBody) {
+// failBody answers a badBody.
+func (c *call) failBody(b *badBody) {
+	if b.empty {
+		c.wait()
+		c.w.Header().Set("Content-Length", "0")
+		c.w.WriteHeader(b.status)
+		return
+	}
+	c.fail(b.status, b.code, b.msg)
+}
+
+// tooLarge is the answer to a body over Options.MaxRequestLength, per
+// Options.RequestTooLarge. Source: GRAPH-FACTS row "The limit is on the whole
+// request (about 4 MiB of JSON)".
+func (s *Server) tooLarge() *badBody {
+	switch s.opts.RequestTooLarge {
+	case TooLargeEntityTooLarge:
+		return &badBody{status: http.StatusRequestEntityTooLarge, code: "ErrorRequestEntityTooLarge", msg: "The request body is too large."} // msgraph-sdk-php#1047
+	case TooLargeEmpty500:
+		return &badBody{status: http.StatusInternalServerError, empty: true} // msgraph-sdk-javascript#260
+	}
+	return bodyErr("BadRequest", "Maximum request length exceeded.") // microsoft-graph-docs#85
+}
+
+// readJSONObject checks the body's size and Content-Type, reads it and
+// parses it as a single JSON object (nothing may follow it).
+func (s *Server) readJSONObject(r *http.Request) (jsonObject, *badBody) {
+	limit := s.opts.MaxRequestLength
+	if r.ContentLength > limit {
+		return nil, s.tooLarge()
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, bodyErr("BadRequest", "Content-Type must be application/json, got '%s'.", r.Header.Get("Content-Type"))
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, bodyErr("RequestBodyRead", "Failed to read the request body: %v", err)
+		return nil, bodyErr("UnableToDeserializePostBody", "were unable to deserialize ")
 	}
-	if len(data) > maxJSONBody {
-		return nil, &badBody{http.StatusRequestEntityTooLarge, "ErrorRequestEntityTooLarge", "The request body is too large."}
+	if int64(len(data)) > limit {
+		return nil, s.tooLarge()
 	}
 	return parseJSONObject(data)
 }
@@ -54,14 +84,14 @@ type jsonObject map[string]json.RawMessage
 func parseJSONObject(data []byte) (jsonObject, *badBody) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var o jsonObject
-	if err := dec.Decode(&o); err != nil {
-		return nil, bodyErr("RequestBodyRead", "Invalid JSON in the request body: %v", err)
-	}
-	if o == nil {
-		return nil, bodyErr("RequestBodyRead", "The request body must be a JSON object.")
+	// Source: GRAPH-FACTS row "A body Graph cannot parse: 400
+	// UnableToDeserializePostBody"; the message is Outlook's, verbatim
+	// (GNOME/evolution-ews src/Microsoft365/camel/camel-m365-folder.c).
+	if err := dec.Decode(&o); err != nil || o == nil {
+		return nil, bodyErr("UnableToDeserializePostBody", "were unable to deserialize ")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, bodyErr("RequestBodyRead", "Invalid JSON in the request body: unexpected data after the object.")
+		return nil, bodyErr("UnableToDeserializePostBody", "were unable to deserialize ")
 	}
 	return o, nil
 }

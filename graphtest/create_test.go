@@ -1,9 +1,9 @@
 package graphtest
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -121,7 +121,8 @@ func TestCreateFileMatchesSeedResponse(t *testing.T) {
 	assert.True(t, strings.HasPrefix(id, "AAMkA") && strings.HasSuffix(id, "="), id)
 	assert.Equal(t, s.URL()+"/$metadata#users('me-0000')/events('AAMkAGI1AAAt9AHjAAA%3D')/attachments/$entity", m["@odata.context"])
 	assert.Equal(t, "text/plain", m["contentType"])
-	assert.EqualValues(t, 20, m["size"])
+	// GRAPH-FACTS: size is not the byte count; the seed shows 178 for 20 bytes.
+	assert.EqualValues(t, 178, m["size"])
 	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, m["lastModifiedDateTime"])
 	assert.True(t, strings.HasSuffix(r.Header.Get("Location"), "/attachments('"+id+"')"), r.Header.Get("Location"))
 
@@ -146,14 +147,16 @@ func TestCreateItemMatchesSeedResponse(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Nil(t, got[0].Content)
 	assert.Contains(t, string(got[0].Item), "Discuss gifts for children")
-	assert.EqualValues(t, len(got[0].Item), m["size"])
+	// The seed's size, exactly, and not the JSON's length.
+	assert.EqualValues(t, 2473, m["size"])
+	assert.EqualValues(t, 2473, got[0].Size)
 }
 
 func TestCreateSeedBodyVerbatimHasInvalidBase64(t *testing.T) {
 	s := seedServer(t)
 	r := graph(t, s, "POST", seedPath, []byte(seedFileBody))
 	assert.Equal(t, http.StatusBadRequest, r.StatusCode)
-	assert.Equal(t, "ErrorInvalidRequest", r.errorCode(t))
+	assert.Equal(t, "UnableToDeserializePostBody", r.errorCode(t))
 	assert.Empty(t, s.Attachments("me", seedEventID))
 }
 
@@ -214,8 +217,9 @@ func TestCreateContentType(t *testing.T) {
 
 func TestCreateMalformedJSON(t *testing.T) {
 	s := seedServer(t)
+	// GRAPH-FACTS: a body Graph cannot parse answers 400 UnableToDeserializePostBody.
 	for _, body := range []string{"", "{", "null", "[]", `"x"`, correctedFileBody + "{}", `{"name":"a",}`} {
-		badCreate(t, s, "application/json", body, http.StatusBadRequest, "RequestBodyRead")
+		badCreate(t, s, "application/json", body, http.StatusBadRequest, "UnableToDeserializePostBody")
 	}
 }
 
@@ -233,9 +237,17 @@ func TestCreateMissingName(t *testing.T) {
 
 func TestCreateODataType(t *testing.T) {
 	s := seedServer(t)
+	// GRAPH-FACTS: no @odata.type (the abstract attachment) answers 422 UnprocessableType.
 	for _, body := range []string{
 		`{"name":"a","contentBytes":"AAAA"}`,
+		`{"@odata.type":null,"name":"a","contentBytes":"AAAA"}`,
 		`{"@odata.type":"#microsoft.graph.attachment","name":"a","contentBytes":"AAAA"}`,
+	} {
+		badCreate(t, s, "application/json", body, http.StatusUnprocessableEntity, "UnprocessableType")
+		r := graph(t, s, "POST", seedPath, []byte(body))
+		assert.Contains(t, string(r.body), "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'")
+	}
+	for _, body := range []string{
 		`{"@odata.type":"#microsoft.graph.referenceAttachment","name":"a"}`,
 		`{"@odata.type":"#microsoft.graph.FileAttachment","name":"a","contentBytes":"AAAA"}`,
 		`{"@odata.type":7,"name":"a","contentBytes":"AAAA"}`,
@@ -277,10 +289,15 @@ func TestCreateFileContent(t *testing.T) {
 	for _, b64 := range []string{"AAA", "AA==AA==", "-_-_", "AAAA\\n", "YQ"} {
 		badCreate(t, s, "application/json",
 			`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":"`+b64+`"}`,
-			http.StatusBadRequest, "ErrorInvalidRequest")
+			http.StatusBadRequest, "UnableToDeserializePostBody")
 	}
-	badCreate(t, s, "application/json", `{"@odata.type":"#microsoft.graph.fileAttachment","name":"a"}`,
-		http.StatusBadRequest, "ErrorInvalidRequest")
+	// GRAPH-FACTS: no contentBytes on a fileAttachment answers 400 ErrorRequiredPropertyMissing.
+	for _, body := range []string{
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a"}`,
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":null}`,
+	} {
+		badCreate(t, s, "application/json", body, http.StatusBadRequest, "ErrorRequiredPropertyMissing")
+	}
 
 	// Content type: sent, guessed from the name, or the default.
 	for body, want := range map[string]string{
@@ -300,7 +317,7 @@ func TestCreateFileContent(t *testing.T) {
 	m := r.json(t)
 	assert.Equal(t, true, m["isInline"])
 	assert.Equal(t, "logo@x", m["contentId"])
-	assert.EqualValues(t, 4, m["size"])
+	assert.EqualValues(t, fileAttachmentSize(4), m["size"]) // the sent 99 is ignored
 }
 
 func TestCreateItemType(t *testing.T) {
@@ -338,24 +355,85 @@ func TestCreateNotFound(t *testing.T) {
 	}
 }
 
+// fileBodyOf is a create body carrying n zero bytes.
+func fileBodyOf(n int) string {
+	return `{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":"` +
+		base64.StdEncoding.EncodeToString(make([]byte, n)) + `"}`
+}
+
 func TestCreateTooLarge(t *testing.T) {
 	t.Parallel()
+	// GRAPH-FACTS: the limit is on the whole request, about 4 MiB of JSON. A
+	// user measured the largest POSTable file at 3,145,611 bytes (msgraph-sdk-java
+	// PR#52): its JSON is just under 4 MiB.
 	s := seedServer(t)
-	just := base64.StdEncoding.EncodeToString(make([]byte, MaxAttachmentSize-1))
-	r := graph(t, s, "POST", seedPath, []byte(`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":"`+just+`"}`))
+	r := graph(t, s, "POST", seedPath, []byte(fileBodyOf(3_145_611)))
 	require.Equal(t, http.StatusCreated, r.StatusCode, "%.300s", r.body)
+	assert.LessOrEqual(t, len(fileBodyOf(3_145_611)), 4<<20)
 
-	over := base64.StdEncoding.EncodeToString(make([]byte, MaxAttachmentSize))
-	badCreate2 := func(body string) {
-		r := graph(t, s, "POST", seedPath, []byte(body))
-		require.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode, "%.300s", r.body)
-		assert.Equal(t, "ErrorRequestEntityTooLarge", r.errorCode(t))
+	for _, tc := range []struct {
+		style  TooLargeStyle
+		status int
+		code   string
+	}{
+		{TooLargeBadRequest, 400, "BadRequest"}, // microsoft-graph-docs#85
+		{TooLargeEntityTooLarge, 413, "ErrorRequestEntityTooLarge"},
+		{TooLargeEmpty500, 500, ""},
+	} {
+		s := newTestServer(t, &Options{RequestTooLarge: tc.style})
+		s.Me().AddEvent(seedEventID)
+		big := strings.Repeat("x", 4<<20)
+		for _, body := range []string{
+			fileBodyOf(3 << 20), // 4 MiB of base64 plus the JSON around it
+			`{"@odata.type":"#microsoft.graph.itemAttachment","name":"a","item":{"@odata.type":"microsoft.graph.event","subject":"` + big + `"}}`,
+			strings.Repeat(" ", 4<<20+1),
+		} {
+			r := graph(t, s, "POST", seedPath, []byte(body))
+			require.Equal(t, tc.status, r.StatusCode, "%.300s", r.body)
+			if tc.code == "" {
+				assert.Empty(t, r.body)
+				assert.Equal(t, "0", r.Header.Get("Content-Length"))
+				continue
+			}
+			assert.Equal(t, tc.code, r.errorCode(t))
+			if tc.style == TooLargeBadRequest {
+				assert.Contains(t, string(r.body), `"message":"Maximum request length exceeded."`)
+			}
+		}
+		// Sent without Content-Length, the body is measured as it is read.
+		req, err := http.NewRequest("POST", s.URL()+seedPath, io.MultiReader(strings.NewReader(fileBodyOf(3<<20))))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token(t, s))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, tc.status, res.StatusCode)
+		assert.Empty(t, s.Attachments("me", seedEventID))
 	}
-	badCreate2(`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":"` + over + `"}`)
-	big := strings.Repeat("x", MaxAttachmentSize)
-	badCreate2(`{"@odata.type":"#microsoft.graph.itemAttachment","name":"a","item":{"@odata.type":"microsoft.graph.event","subject":"` + big + `"}}`)
-	badCreate2(string(bytes.Repeat([]byte(" "), maxJSONBody+1)))
-	assert.Len(t, s.Attachments("me", seedEventID), 1)
+
+	// MaxRequestLength scales the limit.
+	s2 := newTestServer(t, &Options{MaxRequestLength: 1000})
+	s2.Me().AddEvent("e")
+	assert.Equal(t, http.StatusCreated, graph(t, s2, "POST", "/me/events/e/attachments", []byte(fileBodyOf(600))).StatusCode)
+	assert.Equal(t, http.StatusBadRequest, graph(t, s2, "POST", "/me/events/e/attachments", []byte(fileBodyOf(800))).StatusCode)
+}
+
+func TestAttachmentSizeRule(t *testing.T) {
+	// GRAPH-FACTS: size is not the byte count. The rule reproduces the seed
+	// exactly and lands near the other two observations.
+	for _, tc := range []struct {
+		n, observed, tolerance int64
+	}{
+		{20, 178, 0},                // event-post-attachments.md
+		{3_483_322, 3_640_066, 200}, // concepts/outlook-large-attachments.md
+		{816, 1_053, 50},            // microsoft-graph-docs#9796
+	} {
+		got := fileAttachmentSize(tc.n)
+		assert.InDelta(t, tc.observed, got, float64(tc.tolerance), "n=%d", tc.n)
+		assert.Greater(t, got, tc.n)
+	}
+	assert.EqualValues(t, 2473, itemAttachmentSize(298))
 }
 
 func TestAttachmentIDsNeedEscaping(t *testing.T) {

@@ -13,6 +13,40 @@
 //	srv.Me().AddEvent("AAMkAGI1AAAt9AHjAAA=")
 //	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
 //
+// By default it answers like real Graph as far as anyone documents it (the
+// project's GRAPH-FACTS.md; each modelled behaviour names its source in a
+// comment), and Options offer the other shapes seen in the wild:
+//
+//   - createUploadSession answers 201 with @odata.context, uploadUrl,
+//     expirationDateTime and nextExpectedRanges ["0-"]. The uploadUrl is
+//     Outlook's: http://{upload host}/api/v2.0/Users('{userId}@{tenantId}')/
+//     Events('{eventId}')/AttachmentSessions('{sessionId}')?authtoken=…
+//     (Options.UploadPathVersion: "gv1.0", "gbeta").
+//   - An intermediate chunk answers 200 with mixed-case keys, as the docs'
+//     example: @odata.context, "ExpirationDateTime" (fixed at creation) and
+//     "nextExpectedRanges":["2097152"], a start offset without a dash
+//     (Options.PascalCaseUploads, Options.UploadRanges for the others).
+//   - The last chunk answers 201 with an empty body and a Location on the
+//     upload host ending in Attachments('{attachmentId}').
+//   - An Authorization header on the upload listener answers 401
+//     InvalidAudience; item attachments in a session 405; sessions under
+//     Options.MinUploadSize ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
+//     Options.MaxMessageSize makes an upload fail mid-way with
+//     ErrorMessageSizeExceeded.
+//   - A reported attachment size is not the byte count (178 for the seed's
+//     20 bytes): compare StoredAttachment.Content, never Size.
+//   - POST bodies over 4 MiB answer 400 "Maximum request length exceeded."
+//     (Options.RequestTooLarge); no @odata.type 422 UnprocessableType; no
+//     contentBytes 400 ErrorRequiredPropertyMissing; unparsable JSON 400
+//     UnableToDeserializePostBody.
+//   - Each mailbox has Outlook's upload budget of 150 MB of PUT/POST/PATCH
+//     bodies per 5 minutes (Options.UploadByteLimit, UploadByteWindow) on top
+//     of its 4 concurrent requests; both answer 429 ApplicationThrottled
+//     with Retry-After Options.ThrottleRetryAfter, sent verbatim.
+//
+// Options.Clock lets a test step time (session expiry, the byte window)
+// instead of sleeping.
+//
 // The emulator is strict on purpose: wrong content types, unknown JSON
 // properties, invalid base64, oversized bodies, unknown route shapes,
 // out-of-order upload chunks and Authorization headers on upload URLs are all

@@ -49,7 +49,8 @@ func Example() {
 	}
 
 	for _, a := range srv.Attachments("adele@contoso.com", "AAMkEvt=") {
-		fmt.Printf("stored %s (%s, %d bytes)\n", a.Name, a.ContentType, a.Size)
+		// Size is what Graph reports, more than the bytes: use len(Content).
+		fmt.Printf("stored %s (%s, %d bytes)\n", a.Name, a.ContentType, len(a.Content))
 	}
 	for _, r := range srv.Requests() {
 		fmt.Println(r.Method, r.Path, r.Status)

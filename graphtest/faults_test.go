@@ -250,16 +250,20 @@ func TestMailboxConcurrencyOptions(t *testing.T) {
 	}
 	wg.Wait()
 
-	s2 := newTestServer(t, &Options{MailboxConcurrency: 1, ThrottleRetryAfter: "7"})
+	// Retry-After goes out verbatim, decimals included (microsoft-graph-docs#3877).
+	s2 := newTestServer(t, &Options{MailboxConcurrency: 1, ThrottleRetryAfter: "0.249"})
 	s2.Me().AddEvent("e")
 	s2.Inject(Fault{Kind: FaultLatency, Latency: 300 * time.Millisecond})
 	done := make(chan struct{})
 	go func() { defer close(done); graph(t, s2, "GET", "/me/events/e/attachments", nil) }()
-	require.Eventually(t, func() bool { return len(s2.Requests()) == 1 }, time.Second, 5*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool {
+		s2.mu.Lock()
+		defer s2.mu.Unlock()
+		return s2.inflight[s2.Me()] == 1
+	}, time.Second, time.Millisecond)
 	r := graph(t, s2, "GET", "/me/events/e/attachments", nil)
 	assert.Equal(t, 429, r.StatusCode)
-	assert.Equal(t, "7", r.Header.Get("Retry-After"))
+	assert.Equal(t, "0.249", r.Header.Get("Retry-After"))
 	<-done
 }
 

@@ -37,9 +37,10 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 	defer s.release(mb)
-	if !c.wait() {
+	if !c.wait() || !c.chargeRequest(mb) {
 		return
 	}
+	defer c.chargeRead(mb)
 
 	s.mu.Lock()
 	ev := s.eventLocked(mb, rt)

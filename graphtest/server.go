@@ -11,30 +11,128 @@ import (
 	"github.com/google/uuid"
 )
 
-// Options tunes a Server. The zero value (or a nil *Options) gives Graph's
-// documented defaults.
+// Options tunes a Server. The zero value (or a nil *Options) answers like
+// real Graph as far as it is documented (see /work/shared/GRAPH-FACTS.md);
+// each field whose default no source documents says so and states the
+// default it picks.
 type Options struct {
 	// MailboxConcurrency is how many requests may be in flight per mailbox
 	// before the next one gets 429 ApplicationThrottled; 0 means 4 (Outlook's
 	// limit), a negative value means unlimited. Requests on the upload
 	// listener count against the mailbox of their session too.
 	MailboxConcurrency int
-	// ThrottleRetryAfter is the Retry-After value sent with that 429; ""
-	// means "1".
+	// ThrottleRetryAfter is the Retry-After value sent, verbatim, with every
+	// 429 the server itself decides on (MailboxConcurrency and the upload
+	// byte budget); "" means "1". Decimals such as "0.249" have been seen
+	// from Graph (microsoft-graph-docs#3877).
 	ThrottleRetryAfter string
 	// PageSize is the default page size for listing attachments; 0 means 10.
 	// A request's $top overrides it.
 	PageSize int
-	// UploadSessionTTL is how long an upload session lives; 0 means 24h.
+	// UploadSessionTTL is how long an upload session lives; 0 means 24h. Not
+	// documented (GRAPH-FACTS [unknown]).
 	UploadSessionTTL time.Duration
-	// PascalCaseUploads makes chunk answers use "NextExpectedRanges" and
-	// "ExpirationDateTime", as some clouds do, to check that clients accept
-	// both spellings.
+	// PascalCaseUploads makes the answers of the upload URL (chunks and GET)
+	// use "ExpirationDateTime" and "NextExpectedRanges", both PascalCase, as
+	// seen from the China cloud (msgraph-sdk-dotnet#2092). By default they
+	// are mixed case as in the docs' own example: "ExpirationDateTime" and
+	// "nextExpectedRanges" (concepts/outlook-large-attachments.md).
 	PascalCaseUploads bool
+	// UploadRanges picks how chunk answers write nextExpectedRanges; the
+	// default is RangesStartOnly, ["2097152"], as documented.
+	UploadRanges RangesStyle
+	// UploadPathVersion is the version segment of upload URLs and of the
+	// final chunk's Location: "" means "v2.0" (the docs' examples);
+	// "gv1.0" and "gbeta" have been seen in the wild (msgraph-sdk-java#1380,
+	// msgraph-sdk-java-core#445).
+	UploadPathVersion string
+	// UploadStatusUnsupported makes GET on an upload URL answer 405. Whether
+	// Outlook answers GET with the session's status is not documented
+	// (GRAPH-FACTS [unknown]); by default the server answers it like a chunk
+	// answer.
+	UploadStatusUnsupported bool
+	// UploadAudienceErrorCode is error.code of the 401 a request carrying an
+	// Authorization header gets on the upload listener; "" means
+	// "InvalidAudience" (msgraph-sdk-java-core#445). "InvalidAudienceForResource"
+	// was seen too (msgraph-sdk-java#409).
+	UploadAudienceErrorCode string
+	// MinUploadSize is the smallest size createUploadSession accepts; smaller
+	// ones answer ErrorAttachmentSizeShouldNotBeLessThanMinimumSize. 0 means
+	// 3,000,000 bytes (the docs' "3 MB", concepts/outlook-large-attachments.md);
+	// a user measured 2 MiB (msgraph-sdk-java PR#52); a negative value means
+	// no minimum.
+	MinUploadSize int64
+	// MinUploadSizeStatus is the status of that error, which nobody
+	// documents; 0 means 400.
+	MinUploadSizeStatus int
+	// UploadByteLimit is the per-mailbox budget of request body bytes
+	// (PUT, POST and PATCH, on both listeners) per UploadByteWindow; a request
+	// that would go over it answers 429 ApplicationThrottled "Application is
+	// over its IncomingBytes limit." with Retry-After ThrottleRetryAfter.
+	// 0 means 150 MB (150 MiB, includes/throttling-outlook.md); a negative
+	// value turns the budget off.
+	UploadByteLimit int64
+	// UploadByteWindow is the budget's sliding window; 0 means 5 minutes
+	// (includes/throttling-outlook.md).
+	UploadByteWindow time.Duration
+	// MaxMessageSize is the mailbox's maximum message size: an upload whose
+	// bytes received would pass it fails mid-upload, on the chunk that
+	// crosses it, with ErrorMessageSizeExceeded "The message exceeds the
+	// maximum supported size." (microsoft-graph-docs-contrib#2561). 0 means
+	// unlimited. Exchange Online's default is 35 MB and admins change it
+	// (attachment-createuploadsession.md), so the default leaves it off.
+	MaxMessageSize int64
+	// MessageSizeExceededStatus is the status of that error, which the
+	// report does not give; 0 means 400, the status Exchange's OData layer
+	// maps ErrorMessageSizeExceeded to. Set 413 to try the other reading.
+	MessageSizeExceededStatus int
+	// MaxRequestLength is the largest request body the Graph listener takes;
+	// 0 means 4 MiB (microsoft-graph-docs#85: "a 4MB limit on the size of a
+	// request"), a negative value means 16 MiB.
+	MaxRequestLength int64
+	// RequestTooLarge picks the answer to a body over MaxRequestLength; the
+	// default is TooLargeBadRequest, 400 BadRequest "Maximum request length
+	// exceeded." (microsoft-graph-docs#85, #2212).
+	RequestTooLarge TooLargeStyle
 	// MaxBodyRecorded is how many bytes of each request body are kept in
 	// Requests(); 0 means 64 KiB, a negative value keeps none.
 	MaxBodyRecorded int
+	// Clock is the server's time source for upload session expiry and the
+	// upload byte window; nil means time.Now. Tests can step it instead of
+	// sleeping.
+	Clock func() time.Time
 }
+
+// RangesStyle is how an upload chunk answer writes nextExpectedRanges.
+type RangesStyle int
+
+const (
+	// RangesStartOnly writes one start offset without a dash: ["2097152"]
+	// (resources/uploadsession.md, concepts/outlook-large-attachments.md).
+	RangesStartOnly RangesStyle = iota
+	// RangesOpenEnded writes OneDrive's shape: ["2097152-"].
+	RangesOpenEnded
+	// RangesSeveral splits what is missing in two closed-then-open ranges,
+	// ["2097152-2621439","2621440-"], as resources/uploadsession.md allows.
+	// The server still takes bytes only in order, from the first range.
+	RangesSeveral
+)
+
+// TooLargeStyle is how the Graph listener answers a request body over
+// Options.MaxRequestLength.
+type TooLargeStyle int
+
+const (
+	// TooLargeBadRequest answers 400 BadRequest "Maximum request length
+	// exceeded." (microsoft-graph-docs#85, #2212).
+	TooLargeBadRequest TooLargeStyle = iota
+	// TooLargeEntityTooLarge answers 413 ErrorRequestEntityTooLarge
+	// (msgraph-sdk-php#1047, msgraph-sdk-java PR#52).
+	TooLargeEntityTooLarge
+	// TooLargeEmpty500 answers 500 with an empty body
+	// (msgraph-sdk-javascript#260).
+	TooLargeEmpty500
+)
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -53,8 +151,37 @@ func (o *Options) withDefaults() Options {
 	if r.UploadSessionTTL <= 0 {
 		r.UploadSessionTTL = 24 * time.Hour
 	}
+	if r.UploadPathVersion == "" {
+		r.UploadPathVersion = "v2.0"
+	}
+	if r.UploadAudienceErrorCode == "" {
+		r.UploadAudienceErrorCode = "InvalidAudience"
+	}
+	if r.MinUploadSize == 0 {
+		r.MinUploadSize = 3_000_000
+	}
+	if r.MinUploadSizeStatus == 0 {
+		r.MinUploadSizeStatus = 400
+	}
+	if r.UploadByteLimit == 0 {
+		r.UploadByteLimit = 150 << 20
+	}
+	if r.UploadByteWindow <= 0 {
+		r.UploadByteWindow = 5 * time.Minute
+	}
+	if r.MessageSizeExceededStatus == 0 {
+		r.MessageSizeExceededStatus = 400
+	}
+	if r.MaxRequestLength == 0 {
+		r.MaxRequestLength = 4 << 20
+	} else if r.MaxRequestLength < 0 {
+		r.MaxRequestLength = maxJSONBody
+	}
 	if r.MaxBodyRecorded == 0 {
 		r.MaxBodyRecorded = 64 << 10
+	}
+	if r.Clock == nil {
+		r.Clock = time.Now
 	}
 	return r
 }
@@ -76,6 +203,8 @@ type Server struct {
 	groups   map[string]*Mailbox
 	sessions map[string]*uploadSession
 	inflight map[*Mailbox]int
+	incoming map[*Mailbox][]received // the upload byte budget's window
+	tenant   string
 
 	rec    recorder
 	faults faultTable
@@ -98,6 +227,8 @@ func NewServer(opts *Options) *Server {
 		groups:   map[string]*Mailbox{},
 		sessions: map[string]*uploadSession{},
 		inflight: map[*Mailbox]int{},
+		incoming: map[*Mailbox][]received{},
+		tenant:   uuid.NewString(),
 	}
 	s.faults.counts = map[FaultKind]int{}
 	s.me = newMailbox(s, "me-0000", "me@contoso.com", false)
@@ -127,6 +258,10 @@ func (s *Server) URL() string { return s.graph.base() + "/v1.0" }
 // listener, which serves upload sessions. Its host:port differs from URL's,
 // as outlook.office.com differs from graph.microsoft.com.
 func (s *Server) UploadURLBase() string { return s.upload.base() }
+
+// TenantID is the tenant id the server's upload URLs name, as in
+// Users('{userId}@{tenantId}') (concepts/outlook-large-attachments.md).
+func (s *Server) TenantID() string { return s.tenant }
 
 // Credential is the token credential whose tokens this server accepts.
 func (s *Server) Credential() *Credential { return s.cred }

@@ -250,7 +250,7 @@ type StoredAttachment struct {
 	Name                 string
 	ContentType          string // "" when unset (always for items)
 	ContentID            string
-	Size                 int64
+	Size                 int64 // as Graph reports it: more than the bytes (fileAttachmentSize)
 	IsInline             bool
 	LastModifiedDateTime time.Time
 	Content              []byte          // file bytes (decoded); nil for items

@@ -3,7 +3,6 @@ package graphtest
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -45,35 +44,44 @@ func sessionTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:0
 
 // createUploadSession is POST /me|users/{id}/events/{id}/attachments/createUploadSession.
 func (s *Server) createUploadSession(c *call, mb *Mailbox, ev *event) {
-	it, bad := parseAttachmentItem(c.r)
+	it, bad := s.parseAttachmentItem(c.r)
 	if bad != nil {
-		c.fail(bad.status, bad.code, bad.msg)
+		c.failBody(bad)
 		return
 	}
-	sid := make([]byte, 24)
-	rand.Read(sid)
 	tok := make([]byte, 24)
 	rand.Read(tok)
 	sess := &uploadSession{
-		id:      base64.RawURLEncoding.EncodeToString(sid),
+		id:      newAttachmentID(), // Outlook-looking, '=' and all (concepts/outlook-large-attachments.md)
 		token:   hex.EncodeToString(tok),
 		mb:      mb,
 		ev:      ev,
-		expires: time.Now().Add(s.opts.UploadSessionTTL),
+		expires: s.opts.Clock().Add(s.opts.UploadSessionTTL),
 	}
 	sess.name, sess.ctype, sess.contentID, sess.isInline, sess.size = it.name, it.ctype, it.contentID, it.isInline, it.size
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
 	s.mu.Unlock()
 
-	uploadURL := s.UploadURLBase() + "/api/v2.0/" + quoteKey("Users", mb.id) + "/" + quoteKey("Events", ev.id) +
-		"/" + quoteKey("AttachmentSessions", sess.id) + "?authtoken=" + sess.token
+	// Source: GRAPH-FACTS "createUploadSession … answers 201" (attachment-createuploadsession.md).
 	c.writeJSON(http.StatusCreated, obj{
 		{"@odata.context", s.URL() + "/$metadata#microsoft.graph.uploadSession"},
-		{"uploadUrl", uploadURL},
+		{"uploadUrl", s.outlookEventURL(sess.mb, sess.ev) + "/" + quoteKey("AttachmentSessions", sess.id) + "?authtoken=" + sess.token},
 		{"expirationDateTime", sessionTime(sess.expires)},
 		{"nextExpectedRanges", []string{"0-"}},
 	})
+}
+
+// outlookUser is the user key of Outlook's URLs: "{userId}@{tenantId}".
+func (s *Server) outlookUser(mb *Mailbox) string { return mb.id + "@" + s.tenant }
+
+// outlookEventURL is the event on the upload listener, as Outlook's upload
+// URLs and Location headers name it:
+// http://{uploadhost}/api/v2.0/Users('{userId}@{tenantId}')/Events('{eventId}')
+// (concepts/outlook-large-attachments.md; version per Options.UploadPathVersion).
+func (s *Server) outlookEventURL(mb *Mailbox, ev *event) string {
+	return s.UploadURLBase() + "/api/" + s.opts.UploadPathVersion + "/" +
+		quoteKey("Users", s.outlookUser(mb)) + "/" + quoteKey("Events", ev.id)
 }
 
 type attachmentItem struct {
@@ -83,8 +91,8 @@ type attachmentItem struct {
 }
 
 // parseAttachmentItem validates {"AttachmentItem":{...}} strictly.
-func parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody) {
-	o, bad := readJSONObject(r)
+func (s *Server) parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody) {
+	o, bad := s.readJSONObject(r)
 	if bad != nil {
 		return nil, bad
 	}
@@ -106,7 +114,13 @@ func parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody) {
 	if bad != nil {
 		return nil, bad
 	}
-	if at != "file" {
+	switch at {
+	case "file":
+	case "item", "reference":
+		// Source: GRAPH-FACTS row "attachmentType: item … 405" (microsoft-graph-docs-contrib#710).
+		return nil, &badBody{status: http.StatusMethodNotAllowed, code: "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments",
+			msg: "Unsupported Attachment type specified. Only File attachments can be uploaded using an Upload Session."}
+	default:
 		return nil, bodyErr("ErrorInvalidRequest", "attachmentType must be 'file', got '%s'.", at)
 	}
 	var ok bool
@@ -120,13 +134,15 @@ func parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody) {
 	} else if !ok || it.size <= 0 {
 		return nil, bodyErr("ErrorInvalidRequest", "The attachment's size is required and must be positive.")
 	}
-	if it.size < MaxAttachmentSize {
-		return nil, bodyErr("ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
-			"Attachment size must be at least %d bytes for an upload session; add smaller attachments with POST .../attachments.", MaxAttachmentSize)
+	if it.size < s.opts.MinUploadSize {
+		// Source: GRAPH-FACTS row "createUploadSession for a file under the minimum"
+		// (concepts/outlook-large-attachments.md); status and floor are options.
+		return nil, &badBody{status: s.opts.MinUploadSizeStatus, code: "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
+			msg: fmt.Sprintf("Attachment size must be at least %d bytes for an upload session; add smaller attachments with POST .../attachments.", s.opts.MinUploadSize)}
 	}
 	if it.size > MaxUploadSize {
-		return nil, &badBody{http.StatusRequestEntityTooLarge, "ErrorRequestEntityTooLarge",
-			fmt.Sprintf("Attachment size must be at most %d bytes.", MaxUploadSize)}
+		return nil, &badBody{status: http.StatusRequestEntityTooLarge, code: "ErrorRequestEntityTooLarge",
+			msg: fmt.Sprintf("Attachment size must be at most %d bytes.", MaxUploadSize)}
 	}
 	if it.ctype, _, bad = item.str("contentType"); bad != nil {
 		return nil, bad
@@ -144,10 +160,9 @@ func parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody) {
 // URLs of sessions.
 func (s *Server) handleUpload(c *call) {
 	if c.r.Header.Get("Authorization") != "" {
-		// The upload URL carries its own authtoken; a Graph token sent to
-		// another host is a leak, and Outlook rejects it.
-		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken",
-			"Upload URLs are pre-authenticated: do not send an Authorization header.")
+		// Source: GRAPH-FACTS row "A bearer token sent to the upload URL gets 401"
+		// (msgraph-sdk-java-core#445, msgraph-sdk-java#409).
+		c.fail(http.StatusUnauthorized, s.opts.UploadAudienceErrorCode, s.audienceMessage(c))
 		return
 	}
 	sess := s.findSession(c)
@@ -159,13 +174,19 @@ func (s *Server) handleUpload(c *call) {
 		return
 	}
 	defer s.release(sess.mb)
-	if !c.wait() {
+	if !c.wait() || !c.chargeRequest(sess.mb) {
 		return
 	}
+	defer c.chargeRead(sess.mb)
 	switch c.r.Method {
 	case http.MethodPut:
 		s.putChunk(c, sess)
 	case http.MethodGet:
+		if s.opts.UploadStatusUnsupported {
+			// GRAPH-FACTS [unknown]: whether GET returns the session's status.
+			c.methodNotAllowed()
+			return
+		}
 		sess.mu.Lock()
 		defer sess.mu.Unlock()
 		if sess.gone {
@@ -174,6 +195,7 @@ func (s *Server) handleUpload(c *call) {
 		}
 		c.writeJSON(http.StatusOK, s.sessionStatus(sess))
 	case http.MethodDelete:
+		// Source: GRAPH-FACTS row "DELETE {uploadUrl} cancels the session: 204".
 		s.endSession(sess)
 		c.w.WriteHeader(http.StatusNoContent)
 	default:
@@ -181,8 +203,21 @@ func (s *Server) handleUpload(c *call) {
 	}
 }
 
-// findSession resolves /api/v2.0/Users('u')/Events('e')/AttachmentSessions('s')?authtoken=t,
-// answering the error itself when it cannot.
+// audienceMessage is the 401's message for the configured code, as users
+// quoted it.
+func (s *Server) audienceMessage(c *call) string {
+	if s.opts.UploadAudienceErrorCode == "InvalidAudienceForResource" {
+		// msgraph-sdk-java#409, msgraph-sdk-dotnet#2239.
+		return "The audience claim value is invalid for current resource. Audience claim is 'https://graph.microsoft.com/', request url is '" +
+			s.UploadURLBase() + "' and resource type is 'Exchange'."
+	}
+	return "The audience claim value is invalid 'aud'." // msgraph-sdk-java-core#445
+}
+
+// findSession resolves
+// /api/{version}/Users('{userId}@{tenantId}')/Events('{eventId}')/AttachmentSessions('{sessionId}')?authtoken={token},
+// answering the error itself when it cannot. Names match case-insensitively
+// (users('…')/events('…') was seen too, msgraph-sdk-java-core#445).
 func (s *Server) findSession(c *call) *uploadSession {
 	notFound := func(msg string) *uploadSession {
 		c.fail(http.StatusNotFound, "ErrorItemNotFound", msg)
@@ -193,12 +228,12 @@ func (s *Server) findSession(c *call) *uploadSession {
 		return notFound("The upload session does not exist.")
 	}
 	p := &segReader{segs: segs}
-	var uid, eid, sid string
+	var user, eid, sid string
 	ok := true
 	for _, step := range []struct {
 		name string
 		id   *string
-	}{{"api", nil}, {"v2.0", nil}, {"Users", &uid}, {"Events", &eid}, {"AttachmentSessions", &sid}} {
+	}{{"api", nil}, {s.opts.UploadPathVersion, nil}, {"Users", &user}, {"Events", &eid}, {"AttachmentSessions", &sid}} {
 		if _, ok = p.name(step.name); !ok {
 			break
 		}
@@ -214,7 +249,7 @@ func (s *Server) findSession(c *call) *uploadSession {
 	s.mu.Lock()
 	sess := s.sessions[sid]
 	s.mu.Unlock()
-	if sess == nil || sess.mb.id != uid || sess.ev.id != eid {
+	if sess == nil || s.outlookUser(sess.mb) != user || sess.ev.id != eid {
 		return notFound("The upload session does not exist.")
 	}
 	tok := c.r.URL.Query().Get("authtoken")
@@ -222,7 +257,7 @@ func (s *Server) findSession(c *call) *uploadSession {
 		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "The upload URL's authtoken is missing or wrong.")
 		return nil
 	}
-	if !time.Now().Before(sess.expires) {
+	if !s.opts.Clock().Before(sess.expires) {
 		s.endSession(sess)
 		return notFound("The upload session has expired.")
 	}
@@ -242,16 +277,38 @@ func (s *Server) endSession(sess *uploadSession) {
 }
 
 // sessionStatus is the answer to a non-final chunk or a GET; call with
-// sess.mu held.
+// sess.mu held. Source: GRAPH-FACTS row "An intermediate PUT answers 200 …
+// mixed case" (concepts/outlook-large-attachments.md): @odata.context on the
+// upload host, "ExpirationDateTime" (fixed at creation), "nextExpectedRanges".
 func (s *Server) sessionStatus(sess *uploadSession) obj {
-	exp, ranges := "expirationDateTime", "nextExpectedRanges"
+	ranges := "nextExpectedRanges"
 	if s.opts.PascalCaseUploads {
-		exp, ranges = "ExpirationDateTime", "NextExpectedRanges"
+		ranges = "NextExpectedRanges" // msgraph-sdk-dotnet#2092
 	}
+	ctx := s.UploadURLBase() + "/api/" + s.opts.UploadPathVersion + "/$metadata#Users('" + contextEscape(s.outlookUser(sess.mb)) +
+		"')/Events('" + contextEscape(sess.ev.id) + "')/AttachmentSessions/$entity"
 	return obj{
-		{exp, sessionTime(sess.expires)},
-		{ranges, []string{strconv.Itoa(len(sess.buf)) + "-"}},
+		{"@odata.context", ctx},
+		{"ExpirationDateTime", sessionTime(sess.expires)},
+		{ranges, s.nextRanges(int64(len(sess.buf)), sess.size)},
 	}
+}
+
+// nextRanges writes what the session still expects, from byte next of size,
+// per Options.UploadRanges. Source: GRAPH-FACTS row "nextExpectedRanges holds
+// a single start offset without a dash" (resources/uploadsession.md).
+func (s *Server) nextRanges(next, size int64) []string {
+	switch s.opts.UploadRanges {
+	case RangesOpenEnded:
+		return []string{fmt.Sprintf("%d-", next)}
+	case RangesSeveral:
+		if size-next < 2 {
+			return []string{fmt.Sprintf("%d-", next)}
+		}
+		mid := next + (size-next)/2
+		return []string{fmt.Sprintf("%d-%d", next, mid-1), fmt.Sprintf("%d-", mid)}
+	}
+	return []string{strconv.FormatInt(next, 10)}
 }
 
 var contentRangeRE = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
@@ -295,6 +352,10 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 	case c.r.ContentLength != last-first+1:
 		c.fail(http.StatusBadRequest, "InvalidContentLength",
 			fmt.Sprintf("Content-Length %d does not match Content-Range '%s'.", c.r.ContentLength, cr))
+	case s.opts.MaxMessageSize > 0 && last+1 > s.opts.MaxMessageSize:
+		// Source: GRAPH-FACTS row "fails mid-upload with code ErrorMessageSizeExceeded"
+		// (microsoft-graph-docs-contrib#2561). The chunk is not stored.
+		c.fail(s.opts.MessageSizeExceededStatus, "ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
 	default:
 		s.storeChunk(c, sess, last-first+1)
 	}
@@ -321,7 +382,7 @@ func (s *Server) storeChunk(c *call, sess *uploadSession, n int64) {
 		Name:                 sess.name,
 		ContentType:          sess.ctype,
 		ContentID:            sess.contentID,
-		Size:                 sess.size,
+		Size:                 fileAttachmentSize(sess.size),
 		IsInline:             sess.isInline,
 		LastModifiedDateTime: now(),
 		Content:              sess.buf,
@@ -334,6 +395,10 @@ func (s *Server) storeChunk(c *call, sess *uploadSession, n int64) {
 	delete(s.sessions, sess.id)
 	sess.ev.atts = append(sess.ev.atts, a)
 	s.mu.Unlock()
-	c.w.Header().Set("Location", s.URL()+"/"+quoteKey("Users", sess.mb.id)+"/"+quoteKey("Events", sess.ev.id)+"/"+quoteKey("Attachments", a.ID))
+	// Source: GRAPH-FACTS row "The last PUT answers 201 Created with
+	// Content-Length: 0 and Location …/Attachments('{attachmentId}')"
+	// (concepts/outlook-large-attachments.md).
+	c.w.Header().Set("Location", s.outlookEventURL(sess.mb, sess.ev)+"/"+quoteKey("Attachments", a.ID))
+	c.w.Header().Set("Content-Length", "0")
 	c.w.WriteHeader(http.StatusCreated)
 }

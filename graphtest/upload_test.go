@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,16 +20,24 @@ import (
 // openSession creates an upload session for /me/events/e and returns its URL.
 func openSession(t *testing.T, s *Server, size int) string {
 	t.Helper()
+	u, _ := openSessionFull(t, s, "/me/events/e", size)
+	return u
+}
+
+// openSessionFull creates an upload session on an event path and returns
+// its URL and the whole 201 answer.
+func openSessionFull(t *testing.T, s *Server, eventPath string, size int) (string, map[string]any) {
+	t.Helper()
 	body := fmt.Sprintf(`{"AttachmentItem":{"attachmentType":"file","name":"big.bin","size":%d,"contentType":"application/zip","isInline":false,"contentId":null}}`, size)
-	r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession", []byte(body))
+	r := graph(t, s, "POST", eventPath+"/attachments/createUploadSession", []byte(body))
 	require.Equal(t, http.StatusCreated, r.StatusCode, "%s", r.body)
 	m := r.json(t)
-	assert.ElementsMatch(t, []string{"@odata.context", "uploadUrl", "expirationDateTime", "nextExpectedRanges"}, keys(m))
+	// GRAPH-FACTS: 201 with @odata.context, uploadUrl, expirationDateTime, nextExpectedRanges ["0-"].
+	assert.ElementsMatch(t, []string{"@odata.context", "expirationDateTime", "nextExpectedRanges", "uploadUrl"}, keys(m))
+	assert.Equal(t, s.URL()+"/$metadata#microsoft.graph.uploadSession", m["@odata.context"])
 	assert.Equal(t, []any{"0-"}, m["nextExpectedRanges"])
-	u := m["uploadUrl"].(string)
-	assert.True(t, strings.HasPrefix(u, s.UploadURLBase()+"/api/v2.0/Users('me-0000')/Events('e')/AttachmentSessions('"), u)
-	assert.Contains(t, u, "?authtoken=")
-	return u
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$`, m["expirationDateTime"])
+	return m["uploadUrl"].(string), m
 }
 
 // put sends one chunk of data starting at first.
@@ -45,18 +56,76 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+func TestUploadURLShape(t *testing.T) {
+	t.Parallel()
+	for _, ver := range []string{"", "gv1.0", "gbeta"} {
+		t.Run("version="+ver, func(t *testing.T) {
+			s := newTestServer(t, &Options{UploadPathVersion: ver})
+			s.Me().AddEvent("e")
+			u := openSession(t, s, 3<<20)
+			want := ver
+			if want == "" {
+				want = "v2.0"
+			}
+			// GRAPH-FACTS: uploadUrl is https://outlook.office.com/api/v2.0/Users('{userId}@{tenantId}')/Events('{eventId}')/AttachmentSessions('{sessionId}')?authtoken=…
+			assert.Regexp(t, "^"+regexp.QuoteMeta(s.UploadURLBase()+"/api/"+want+"/Users('me-0000@"+s.TenantID()+"')/Events('e')/AttachmentSessions('AAMkA")+
+				`[A-Za-z0-9_=-]+'\)\?authtoken=[0-9a-f]+$`, u)
+		})
+	}
+}
+
+func TestUploadURLEscapesIDs(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	const id = "AAMk/it's+1="
+	s.User("ad'ele").AddEvent(id)
+	u, _ := openSessionFull(t, s, "/users/"+url.PathEscape("ad'ele")+"/events/"+url.PathEscape(id), 3<<20)
+	// Quotes double inside keys and are escaped with '/'; the client uses the URL as is.
+	assert.Contains(t, u, "/Users('ad%27%27ele@"+s.TenantID()+"')/Events('AAMk%2Fit%27%27s+1=')/AttachmentSessions('")
+	data := randomBytes(3 << 20)
+	r := put(t, u, data, 0, len(data))
+	require.Equal(t, http.StatusCreated, r.StatusCode, "%s", r.body)
+	assert.True(t, strings.HasPrefix(r.Header.Get("Location"), s.UploadURLBase()+"/api/v2.0/Users('ad%27%27ele@"+s.TenantID()+"')/Events('AAMk%2Fit%27%27s+1=')/Attachments('"), r.Header.Get("Location"))
+	assert.Len(t, s.Attachments("ad'ele", id), 1)
+}
+
+// attachmentIDFrom takes the id out of a final chunk's Location.
+func attachmentIDFrom(t *testing.T, loc string) string {
+	t.Helper()
+	i := strings.LastIndex(loc, "/Attachments('")
+	require.True(t, i >= 0 && strings.HasSuffix(loc, "')"), loc)
+	return strings.ReplaceAll(loc[i+len("/Attachments('"):len(loc)-2], "''", "'")
+}
+
 func TestUploadFullFlow(t *testing.T) {
 	t.Parallel()
-	for _, pascal := range []bool{false, true} {
-		t.Run(fmt.Sprint("pascal=", pascal), func(t *testing.T) {
-			s := newTestServer(t, &Options{PascalCaseUploads: pascal})
-			s.Me().AddEvent("e")
-			data := randomBytes(10 << 20)
-			u := openSession(t, s, len(data))
-			nextKey, expKey := "nextExpectedRanges", "expirationDateTime"
-			if pascal {
-				nextKey, expKey = "NextExpectedRanges", "ExpirationDateTime"
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		nextKey string
+		ranges  func(next, size int) []any
+	}{
+		// GRAPH-FACTS: mixed case, a single start offset without a dash.
+		{"default", Options{}, "nextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprint(n)} }},
+		// msgraph-sdk-dotnet#2092: fully PascalCase.
+		{"pascal", Options{PascalCaseUploads: true}, "NextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprint(n)} }},
+		{"open-ended", Options{UploadRanges: RangesOpenEnded}, "nextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprintf("%d-", n)} }},
+		{"several", Options{UploadRanges: RangesSeveral}, "nextExpectedRanges", func(n, size int) []any {
+			mid := n + (size-n)/2
+			return []any{fmt.Sprintf("%d-%d", n, mid-1), fmt.Sprintf("%d-", mid)}
+		}},
+		{"gv1.0", Options{UploadPathVersion: "gv1.0"}, "nextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprint(n)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, &tc.opts)
+			s.Me().AddEvent("AAMkE=")
+			ver := tc.opts.UploadPathVersion
+			if ver == "" {
+				ver = "v2.0"
 			}
+			data := randomBytes(10 << 20)
+			u, created := openSessionFull(t, s, "/me/events/AAMkE=", len(data))
+			wantCtx := s.UploadURLBase() + "/api/" + ver + "/$metadata#Users('me-0000%40" + s.TenantID() + "')/Events('AAMkE%3D')/AttachmentSessions/$entity"
 			var last reply
 			for off := 0; off < len(data); off += MaxChunkSize {
 				end := min(off+MaxChunkSize, len(data))
@@ -64,34 +133,41 @@ func TestUploadFullFlow(t *testing.T) {
 				if end < len(data) {
 					require.Equal(t, http.StatusOK, last.StatusCode, "%s", last.body)
 					m := last.json(t)
-					assert.ElementsMatch(t, []string{nextKey, expKey}, keys(m))
-					assert.Equal(t, []any{fmt.Sprintf("%d-", end)}, m[nextKey])
+					assert.ElementsMatch(t, []string{"@odata.context", "ExpirationDateTime", tc.nextKey}, keys(m))
+					assert.Equal(t, wantCtx, m["@odata.context"])
+					// GRAPH-FACTS: expirationDateTime does not move as chunks arrive.
+					assert.Equal(t, created["expirationDateTime"], m["ExpirationDateTime"])
+					assert.Equal(t, tc.ranges(end, len(data)), m[tc.nextKey])
 
 					st := do(t, "GET", u, nil)
 					require.Equal(t, http.StatusOK, st.StatusCode)
-					assert.Equal(t, []any{fmt.Sprintf("%d-", end)}, st.json(t)[nextKey])
+					assert.Equal(t, m, st.json(t))
 				}
 			}
+			// GRAPH-FACTS: the last PUT answers 201 with Content-Length: 0 and a Location on the upload host.
 			require.Equal(t, http.StatusCreated, last.StatusCode, "%s", last.body)
 			assert.Empty(t, last.body)
+			assert.Equal(t, "0", last.Header.Get("Content-Length"))
 			loc := last.Header.Get("Location")
-			assert.True(t, strings.HasPrefix(loc, s.URL()+"/Users('me-0000')/Events('e')/Attachments('AAMkA"), loc)
+			assert.True(t, strings.HasPrefix(loc, s.UploadURLBase()+"/api/"+ver+"/Users('me-0000@"+s.TenantID()+"')/Events('AAMkE=')/Attachments('AAMkA"), loc)
+			id := attachmentIDFrom(t, loc)
 
-			got := s.Attachments("me", "e")
+			got := s.Attachments("me", "AAMkE=")
 			require.Len(t, got, 1)
 			assert.True(t, bytes.Equal(data, got[0].Content))
 			assert.Equal(t, "big.bin", got[0].Name)
 			assert.Equal(t, "application/zip", got[0].ContentType)
-			assert.EqualValues(t, len(data), got[0].Size)
+			assert.Equal(t, fileAttachmentSize(int64(len(data))), got[0].Size)
 			assert.Equal(t, fileType, got[0].ODataType)
-			assert.Contains(t, loc, got[0].ID)
+			assert.Equal(t, id, got[0].ID)
 
 			// The session is over.
 			assert.Equal(t, http.StatusNotFound, put(t, u, data[:1], 0, len(data)).StatusCode)
-			// The Location is readable on the Graph listener.
-			g := do(t, "GET", loc+"?$select=name,size", nil, "Authorization", "Bearer "+token(t, s))
+			// The id from the Location works on the Graph listener.
+			g := graph(t, s, "GET", "/me/events/AAMkE=/attachments/"+url.PathEscape(id)+"?$select=name,size", nil)
 			require.Equal(t, http.StatusOK, g.StatusCode, "%s", g.body)
 			assert.Equal(t, "big.bin", g.json(t)["name"])
+			assert.EqualValues(t, fileAttachmentSize(int64(len(data))), g.json(t)["size"])
 		})
 	}
 }
@@ -112,8 +188,8 @@ func TestUploadRejectsBadChunks(t *testing.T) {
 	// Overlap and gap.
 	check(put(t, u, data[500:1500], 500, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
 	check(put(t, u, data[1001:1500], 1001, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
-	// Authorization on a pre-authenticated URL.
-	check(put(t, u, data[1000:2000], 1000, size, "Authorization", "Bearer "+token(t, s)), http.StatusUnauthorized, "InvalidAuthenticationToken")
+	// Authorization on a pre-authenticated URL (GRAPH-FACTS: 401 InvalidAudience).
+	check(put(t, u, data[1000:2000], 1000, size, "Authorization", "Bearer "+token(t, s)), http.StatusUnauthorized, "InvalidAudience")
 	// Wrong or missing authtoken.
 	check(put(t, strings.Replace(u, "authtoken=", "authtoken=x", 1), data[1000:2000], 1000, size), http.StatusUnauthorized, "InvalidAuthenticationToken")
 	check(put(t, u[:strings.Index(u, "?")], data[1000:2000], 1000, size), http.StatusUnauthorized, "InvalidAuthenticationToken")
@@ -142,7 +218,7 @@ func TestUploadRejectsBadChunks(t *testing.T) {
 
 	// After all that, the session still expects byte 1000.
 	st := do(t, "GET", u, nil)
-	assert.Equal(t, []any{"1000-"}, st.json(t)["nextExpectedRanges"])
+	assert.Equal(t, []any{"1000"}, st.json(t)["nextExpectedRanges"])
 	var last reply
 	for off := 1000; off < size; off += MaxChunkSize {
 		last = put(t, u, data[off:min(off+MaxChunkSize, size)], off, size)
@@ -164,12 +240,36 @@ func TestUploadDeleteCancels(t *testing.T) {
 	assert.Empty(t, s.Attachments("me", "e"))
 }
 
+// fakeClock is an Options.Clock that tests step by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestUploadSessionExpires(t *testing.T) {
-	s := newTestServer(t, &Options{UploadSessionTTL: 50 * time.Millisecond})
+	clock := newFakeClock()
+	s := newTestServer(t, &Options{UploadSessionTTL: time.Hour, Clock: clock.Now})
 	s.Me().AddEvent("e")
-	u := openSession(t, s, 3<<20)
-	time.Sleep(80 * time.Millisecond)
-	r := put(t, u, make([]byte, 10), 0, 3<<20)
+	u, created := openSessionFull(t, s, "/me/events/e", 3<<20)
+	assert.Equal(t, "2024-05-01T13:00:00.0000000Z", created["expirationDateTime"])
+	clock.Advance(time.Hour - time.Second)
+	assert.Equal(t, http.StatusOK, put(t, u, make([]byte, 10), 0, 3<<20).StatusCode)
+	clock.Advance(time.Second)
+	r := put(t, u, make([]byte, 10), 10, 3<<20)
 	assert.Equal(t, http.StatusNotFound, r.StatusCode)
 	assert.Contains(t, string(r.body), "expired")
 }
@@ -177,34 +277,173 @@ func TestUploadSessionExpires(t *testing.T) {
 func TestUploadSessionBody(t *testing.T) {
 	s := newTestServer(t, nil)
 	s.Me().AddEvent("e")
-	for body, code := range map[string]string{
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":3145727}}`:         "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":1}}`:               "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a"}}`:                        "ErrorInvalidRequest",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":0}}`:               "ErrorInvalidRequest",
-		`{"AttachmentItem":{"attachmentType":"item","name":"a","size":4194304}}`:         "ErrorInvalidRequest",
-		`{"AttachmentItem":{"name":"a","size":4194304}}`:                                 "ErrorInvalidRequest",
-		`{"AttachmentItem":{"attachmentType":"file","size":4194304}}`:                    "ErrorInvalidRequest",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":4194304,"foo":1}}`: "RequestBodyRead",
-		`{"attachmentItem":{"attachmentType":"file","name":"a","size":4194304}}`:         "RequestBodyRead",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":"4194304"}}`:       "RequestBodyRead",
-		`{"AttachmentItem":{"attachmentType":"file","name":"a","size":4194304.5}}`:       "RequestBodyRead",
-		`{}`: "ErrorInvalidRequest",
+	for _, tc := range []struct {
+		body   string
+		status int
+		code   string
+	}{
+		// GRAPH-FACTS: under the minimum (default 3,000,000 bytes, the docs' 3 MB).
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":2999999}}`, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":1}}`, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"},
+		// GRAPH-FACTS: attachmentType item answers 405 (microsoft-graph-docs-contrib#710).
+		{`{"AttachmentItem":{"attachmentType":"item","name":"flower","size":3483322}}`, 405, "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments"},
+		{`{"AttachmentItem":{"attachmentType":"reference","name":"a","size":4194304}}`, 405, "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a"}}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":0}}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"attachmentType":"folder","name":"a","size":4194304}}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"name":"a","size":4194304}}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"attachmentType":"file","size":4194304}}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":4194304,"foo":1}}`, 400, "RequestBodyRead"},
+		{`{"attachmentItem":{"attachmentType":"file","name":"a","size":4194304}}`, 400, "RequestBodyRead"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":"4194304"}}`, 400, "RequestBodyRead"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":4194304.5}}`, 400, "RequestBodyRead"},
+		{`{"AttachmentItem":`, 400, "UnableToDeserializePostBody"},
+		{`{}`, 400, "ErrorInvalidRequest"},
+		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":157286401}}`, 413, "ErrorRequestEntityTooLarge"},
 	} {
-		r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession", []byte(body))
-		assert.Equal(t, http.StatusBadRequest, r.StatusCode, body)
-		assert.Equal(t, code, r.errorCode(t), body)
+		r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession", []byte(tc.body))
+		assert.Equal(t, tc.status, r.StatusCode, tc.body)
+		assert.Equal(t, tc.code, r.errorCode(t), tc.body)
 	}
-	r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession",
-		[]byte(`{"AttachmentItem":{"attachmentType":"file","name":"a","size":157286401}}`))
-	assert.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode)
-	r = graph(t, s, "POST", "/me/events/e/attachments/createUploadSession",
-		[]byte(`{"AttachmentItem":{"attachmentType":"file","name":"a","size":157286400}}`))
-	assert.Equal(t, http.StatusCreated, r.StatusCode)
+	for _, size := range []int{3_000_000, 157286400} {
+		r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession",
+			[]byte(fmt.Sprintf(`{"AttachmentItem":{"attachmentType":"file","name":"a","size":%d}}`, size)))
+		assert.Equal(t, http.StatusCreated, r.StatusCode, size)
+	}
 	// Unknown event.
-	r = graph(t, s, "POST", "/me/events/nope/attachments/createUploadSession",
+	r := graph(t, s, "POST", "/me/events/nope/attachments/createUploadSession",
 		[]byte(`{"AttachmentItem":{"attachmentType":"file","name":"a","size":4194304}}`))
 	assert.Equal(t, http.StatusNotFound, r.StatusCode)
+}
+
+func TestUploadMinimumOptions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		opts        Options
+		size        int
+		status      int
+		wantMinimum bool
+	}{
+		{Options{}, 3_000_000 - 1, 400, true},
+		{Options{}, 3 << 20, 201, false}, // the SDK opens sessions from 3 MiB
+		{Options{MinUploadSize: 2 << 20}, 2<<20 - 1, 400, true},
+		{Options{MinUploadSize: 2 << 20}, 2 << 20, 201, false},
+		{Options{MinUploadSizeStatus: 422}, 1, 422, true},
+		{Options{MinUploadSize: -1}, 1, 201, false},
+	} {
+		s := newTestServer(t, &tc.opts)
+		s.Me().AddEvent("e")
+		r := graph(t, s, "POST", "/me/events/e/attachments/createUploadSession",
+			[]byte(fmt.Sprintf(`{"AttachmentItem":{"attachmentType":"file","name":"a","size":%d}}`, tc.size)))
+		assert.Equal(t, tc.status, r.StatusCode, "%+v %d", tc.opts, tc.size)
+		if tc.wantMinimum {
+			assert.Equal(t, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize", r.errorCode(t))
+		}
+	}
+}
+
+func TestUploadAuthorizationHeader(t *testing.T) {
+	t.Parallel()
+	for code, msg := range map[string]string{
+		"":                           "The audience claim value is invalid 'aud'.",
+		"InvalidAudienceForResource": "The audience claim value is invalid for current resource.",
+	} {
+		s := newTestServer(t, &Options{UploadAudienceErrorCode: code})
+		s.Me().AddEvent("e")
+		u := openSession(t, s, 3<<20)
+		for _, m := range []string{"PUT", "GET", "DELETE"} {
+			r := do(t, m, u, make([]byte, 10), "Content-Type", "application/octet-stream",
+				"Content-Range", "bytes 0-9/3145728", "Authorization", "Bearer "+token(t, s))
+			assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+			want := code
+			if want == "" {
+				want = "InvalidAudience"
+			}
+			assert.Equal(t, want, r.errorCode(t))
+			assert.Contains(t, string(r.body), msg)
+		}
+		// Nothing happened to the session.
+		assert.Equal(t, []any{"0"}, do(t, "GET", u, nil).json(t)["nextExpectedRanges"])
+	}
+}
+
+func TestUploadStatusUnsupported(t *testing.T) {
+	s := newTestServer(t, &Options{UploadStatusUnsupported: true})
+	s.Me().AddEvent("e")
+	u := openSession(t, s, 3<<20)
+	assert.Equal(t, http.StatusMethodNotAllowed, do(t, "GET", u, nil).StatusCode)
+	assert.Equal(t, http.StatusOK, put(t, u, make([]byte, 10), 0, 3<<20).StatusCode)
+	assert.Equal(t, http.StatusNoContent, do(t, "DELETE", u, nil).StatusCode)
+}
+
+func TestUploadMessageSizeExceeded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		want   int
+	}{{0, 400}, {413, 413}} {
+		s := newTestServer(t, &Options{MaxMessageSize: 6 << 20, MessageSizeExceededStatus: tc.status})
+		s.Me().AddEvent("e")
+		const size = 10 << 20
+		data := randomBytes(size)
+		u := openSession(t, s, size) // the session opens: the limit bites mid-upload
+		require.Equal(t, http.StatusOK, put(t, u, data[:4<<20], 0, size).StatusCode)
+		// The chunk whose end passes 6 MiB fails, and is not stored.
+		r := put(t, u, data[4<<20:8<<20], 4<<20, size)
+		assert.Equal(t, tc.want, r.StatusCode, "%s", r.body)
+		assert.Equal(t, "ErrorMessageSizeExceeded", r.errorCode(t))
+		assert.Contains(t, string(r.body), "The message exceeds the maximum supported size.")
+		assert.Equal(t, []any{fmt.Sprint(4 << 20)}, do(t, "GET", u, nil).json(t)["nextExpectedRanges"])
+		// A chunk ending exactly at the limit is fine.
+		assert.Equal(t, http.StatusOK, put(t, u, data[4<<20:6<<20], 4<<20, size).StatusCode)
+		assert.Empty(t, s.Attachments("me", "e"))
+	}
+}
+
+func TestUploadByteBudget(t *testing.T) {
+	clock := newFakeClock()
+	s := newTestServer(t, &Options{UploadByteLimit: 8 << 20, UploadByteWindow: time.Minute, ThrottleRetryAfter: "0.249", Clock: clock.Now})
+	s.Me().AddEvent("e")
+	s.User("other").AddEvent("e")
+	const size = 12 << 20
+	data := randomBytes(size)
+	u := openSession(t, s, size) // its ~100-byte POST counts too
+	require.Equal(t, http.StatusOK, put(t, u, data[:4<<20], 0, size).StatusCode)
+	clock.Advance(30 * time.Second)
+	require.Equal(t, http.StatusOK, put(t, u, data[4<<20:7<<20], 4<<20, size).StatusCode)
+
+	// 7 MiB and a POST used: another MiB does not fit.
+	r := put(t, u, data[7<<20:8<<20], 7<<20, size)
+	require.Equal(t, http.StatusTooManyRequests, r.StatusCode, "%s", r.body)
+	assert.Equal(t, "ApplicationThrottled", r.errorCode(t))
+	assert.Contains(t, string(r.body), "Application is over its IncomingBytes limit.")
+	assert.Equal(t, "0.249", r.Header.Get("Retry-After")) // verbatim, decimals kept
+	// POSTs on the Graph listener count against the same mailbox...
+	p := graph(t, s, "POST", "/me/events/e/attachments", []byte(strings.Repeat(" ", 1<<20)+correctedFileBody))
+	assert.Equal(t, http.StatusTooManyRequests, p.StatusCode)
+	// ...but not against another mailbox, and GETs are free.
+	assert.Equal(t, http.StatusCreated, graph(t, s, "POST", "/users/other/events/e/attachments", []byte(correctedFileBody)).StatusCode)
+	assert.Equal(t, http.StatusOK, do(t, "GET", u, nil).StatusCode)
+
+	// The first 4 MiB leave the sliding window after a minute.
+	clock.Advance(30 * time.Second)
+	assert.Equal(t, http.StatusOK, put(t, u, data[7<<20:11<<20], 7<<20, size).StatusCode)
+
+	// A negative limit turns the budget off.
+	s2 := newTestServer(t, &Options{UploadByteLimit: -1})
+	s2.Me().AddEvent("e")
+	u2 := openSession(t, s2, size)
+	for off := 0; off < size; off += MaxChunkSize {
+		assert.Less(t, put(t, u2, data[off:min(off+MaxChunkSize, size)], off, size).StatusCode, 300)
+	}
+}
+
+func TestUploadByteBudgetDefault(t *testing.T) {
+	s := newTestServer(t, nil)
+	assert.EqualValues(t, 150<<20, s.opts.UploadByteLimit)
+	assert.Equal(t, 5*time.Minute, s.opts.UploadByteWindow)
+	assert.True(t, s.chargeIncoming(s.Me(), 150<<20))
+	assert.False(t, s.chargeIncoming(s.Me(), 1))
 }
 
 func TestUploadUnknownPaths(t *testing.T) {
@@ -216,6 +455,9 @@ func TestUploadUnknownPaths(t *testing.T) {
 		strings.Replace(u, "Events('e')", "Events('f')", 1),
 		strings.Replace(u, "AttachmentSessions('", "AttachmentSessions('x", 1),
 		strings.Replace(u, "/api/v2.0", "/api/v1.0", 1),
+		strings.Replace(u, "/api/v2.0", "/api/gv1.0", 1),
+		strings.Replace(u, "@"+s.TenantID(), "@"+s.TenantID()+"x", 1),
+		strings.Replace(u, "@"+s.TenantID(), "", 1),
 	} {
 		assert.Equal(t, http.StatusNotFound, put(t, bad, []byte("x"), 0, 3<<20).StatusCode, bad)
 	}
