@@ -50,7 +50,7 @@ func ExampleClient_Me() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(f.Name, f.Size)
+	fmt.Println(f.Name, len(f.ContentBytes)) // Size is Graph's own count, not the bytes
 
 	// The other user routes, all ending in .../events/{id}/attachments.
 	fmt.Println(client.Me().Calendar().Events("e1").Attachments().Path())
@@ -104,7 +104,7 @@ func ExampleClient_Groups() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(f.Name, f.Size)
+	fmt.Println(f.Name, len(f.ContentBytes))
 
 	// Upload sessions are not documented for groups: above 3 MiB, Upload
 	// refuses before sending anything.
@@ -152,7 +152,7 @@ func ExampleAttachments_AddFile() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(f.Name, f.ContentType, f.Size, f.ID != "")
+	fmt.Println(f.Name, f.ContentType, len(f.ContentBytes), f.ID != "")
 
 	// Over MaxAddSize (3 MiB) is ErrTooLarge before any request: use Upload.
 	_, err = atts.AddFile(context.Background(), &eventattach.FileAttachment{Name: "big.bin", ContentBytes: make([]byte, eventattach.MaxAddSize+1)})
@@ -244,13 +244,13 @@ func ExampleAttachments_Upload() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(f.Name, f.Size)
+	fmt.Println(f.Name, f.ID != "")
 	stored := srv.Attachments("adele@contoso.com", "AAMkEvt=")[0]
 	fmt.Println("stored intact:", bytes.Equal(stored.Content, content))
 	// Output:
 	// sent 3932160 of 5242880
 	// sent 5242880 of 5242880
-	// recording.bin 5242880
+	// recording.bin true
 	// stored intact: true
 }
 

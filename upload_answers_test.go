@@ -2,10 +2,13 @@ package eventattach
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/eventattach/eventattach/graphtest"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -170,4 +173,75 @@ func TestAddFileRefusedAsTooLarge(t *testing.T) {
 	_, err := c.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.bin", ContentBytes: []byte("x")})
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, ErrTooLarge))
+}
+
+// A 40 MiB upload lands byte for byte against graphtest's defaults (Graph
+// as documented) and against each other shape seen in the wild.
+func TestUpload40MiBEveryGraphShape(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 40 MiB uploads")
+	}
+	const size = 40 << 20
+	for name, opts := range map[string]graphtest.Options{
+		"documented defaults": {},
+		"PascalCase answers":  {PascalCaseUploads: true},
+		"open-ended ranges":   {UploadRanges: graphtest.RangesOpenEnded},
+		"several ranges":      {UploadRanges: graphtest.RangesSeveral},
+		"gv1.0 upload path":   {UploadPathVersion: "gv1.0"},
+		"gbeta upload path":   {UploadPathVersion: "gbeta"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			opts.MaxBodyRecorded = -1
+			srv, c := newUploadServer(t, &opts)
+			srv.Me().AddEvent("e1")
+			content, sum := hashedContent(size)
+			att, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "big.bin", Content: content, Size: size})
+			require.NoError(t, err)
+			stored := srv.Attachments("me", "e1")
+			require.Equal(t, 1, len(stored))
+			assert.Equal(t, stored[0].ID, att.ID)
+			assert.Equal(t, sum(), sha256.Sum256(stored[0].Content), "sha256 of the stored bytes")
+			_, puts := uploadRequests(t, srv)
+			assert.Len(t, puts, (size+DefaultChunkSize-1)/DefaultChunkSize, "no chunk sent twice")
+		})
+	}
+}
+
+// Over the mailbox's upload budget (150 MB per 5 minutes, scaled down
+// here), Graph answers 429 "…over its IncomingBytes limit." with a decimal
+// Retry-After: the upload waits it out and lands.
+func TestUploadWaitsOutTheByteBudget(t *testing.T) {
+	t.Parallel()
+	const size = 10 << 20
+	srv, c := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1, UploadByteLimit: 6 << 20, UploadByteWindow: 300 * time.Millisecond, ThrottleRetryAfter: "0.249"})
+	srv.Me().AddEvent("e1")
+	content, sum := hashedContent(size)
+	_, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "big.bin", Content: content, Size: size})
+	require.NoError(t, err)
+	stored := srv.Attachments("me", "e1")
+	require.Equal(t, 1, len(stored))
+	assert.Equal(t, sum(), sha256.Sum256(stored[0].Content))
+	throttled := 0
+	for _, r := range srv.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	assert.Positive(t, throttled, "the budget was reached")
+}
+
+// The mailbox's maximum message size (an admin setting; 35 MB by default
+// in Exchange Online) ends an upload mid-way: ErrTooLarge, session deleted.
+func TestUploadOverMailboxMaximumAgainstGraphtest(t *testing.T) {
+	t.Parallel()
+	srv, c := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1, MaxMessageSize: 35_000_000})
+	srv.Me().AddEvent("e1")
+	_, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "big.bin", Content: newPattern(40 << 20), Size: 40 << 20})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.Contains(t, err.Error(), "maximum message size")
+	reqs := srv.Requests()
+	assert.Equal(t, http.MethodDelete, reqs[len(reqs)-1].Method)
+	assert.Empty(t, srv.Attachments("me", "e1"))
 }
