@@ -1,0 +1,93 @@
+package eventattach
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// gatedCred hands out a token only once released, and honours its ctx the
+// way azidentity's credentials do.
+type gatedCred struct {
+	entered  chan struct{} // one send per GetToken call
+	release  chan struct{}
+	calls    atomic.Int32
+	mu       sync.Mutex
+	deadline time.Time // the ctx deadline GetToken was given
+}
+
+func newGatedCred() *gatedCred {
+	return &gatedCred{entered: make(chan struct{}, 16), release: make(chan struct{})}
+}
+
+func (c *gatedCred) GetToken(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.calls.Add(1)
+	c.mu.Lock()
+	c.deadline, _ = ctx.Deadline()
+	c.mu.Unlock()
+	c.entered <- struct{}{}
+	select {
+	case <-c.release:
+		return azcore.AccessToken{Token: "shared", ExpiresOn: time.Now().Add(time.Hour)}, nil
+	case <-ctx.Done():
+		return azcore.AccessToken{}, ctx.Err()
+	}
+}
+
+// waitSpy is a never-ending ctx that reports when someone first selects on
+// it: the caller has started waiting.
+type waitSpy struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newWaitSpy() *waitSpy {
+	return &waitSpy{Context: context.Background(), waiting: make(chan struct{})}
+}
+
+func (s *waitSpy) Done() <-chan struct{} {
+	s.once.Do(func() { close(s.waiting) })
+	return s.Context.Done()
+}
+
+// One caller's cancel must not fail the others waiting on the same token
+// fetch: each caller's ctx ends only its own wait.
+func TestCancelledCallerDoesNotFailSharedTokenFetch(t *testing.T) {
+	srv := newScripted(t, reply(200, `{"value":[]}`))
+	cred := newGatedCred()
+	atts := newTestClient(t, srv.URL+"/v1.0", cred).Users("u").Events("e").Attachments()
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	errA := make(chan error, 1)
+	go func() { _, err := atts.List(ctxA); errA <- err }()
+	<-cred.entered // A is fetching the token
+
+	spy := newWaitSpy()
+	errB := make(chan error, 1)
+	go func() { _, err := atts.List(spy); errB <- err }()
+	<-spy.waiting // B waits for A's fetch
+
+	cancelA()
+	err := <-errA // A's own wait ends with its ctx, before the credential answers
+	require.ErrorIs(t, err, context.Canceled)
+
+	close(cred.release)
+	require.NoError(t, <-errB, "B still gets the token")
+	assert.EqualValues(t, 1, cred.calls.Load(), "one fetch for both callers")
+	require.Len(t, srv.requests(), 1)
+	assert.Equal(t, "Bearer shared", srv.requests()[0].Header.Get("Authorization"))
+
+	cred.mu.Lock()
+	deadline := cred.deadline
+	cred.mu.Unlock()
+	require.False(t, deadline.IsZero(), "the shared fetch has a timeout of its own")
+	assert.WithinDuration(t, time.Now().Add(tokenFetchTimeout), deadline, tokenFetchTimeout)
+}
