@@ -34,8 +34,9 @@ type Cloud struct {
 	AuthorityHost string // e.g. "https://login.microsoftonline.com/"
 }
 
-// Scope is the token scope for the cloud's Graph: GraphEndpoint + "/.default".
-func (c Cloud) Scope() string { return strings.TrimRight(c.GraphEndpoint, "/") + "/.default" }
+// Scope is the token scope for the cloud's Graph: GraphEndpoint + "/.default"
+// (a cloud given by Name only uses that national cloud's GraphEndpoint).
+func (c Cloud) Scope() string { return strings.TrimRight(c.known().GraphEndpoint, "/") + "/.default" }
 
 // The national clouds in which Graph offers event attachments. Upload
 // sessions are not available in every national cloud.

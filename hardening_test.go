@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,4 +91,30 @@ func TestCancelledCallerDoesNotFailSharedTokenFetch(t *testing.T) {
 	cred.mu.Unlock()
 	require.False(t, deadline.IsZero(), "the shared fetch has a timeout of its own")
 	assert.WithinDuration(t, time.Now().Add(tokenFetchTimeout), deadline, tokenFetchTimeout)
+}
+
+// Every cloud, by name only or as the full value, gives the right authority
+// and Graph scope.
+func TestCloudsByNameAndValue(t *testing.T) {
+	for _, tc := range []struct {
+		cloud            Cloud
+		authority, scope string
+	}{
+		{CloudGlobal, "https://login.microsoftonline.com/", "https://graph.microsoft.com/.default"},
+		{CloudUSGovL4, "https://login.microsoftonline.us/", "https://graph.microsoft.us/.default"},
+		{CloudUSGovL5, "https://login.microsoftonline.us/", "https://dod-graph.microsoft.us/.default"},
+		{CloudChina, "https://login.chinacloudapi.cn/", "https://microsoftgraph.chinacloudapi.cn/.default"},
+	} {
+		for _, c := range []Cloud{tc.cloud, {Name: tc.cloud.Name}, {Name: strings.ToUpper(tc.cloud.Name)}} {
+			assert.Equal(t, tc.authority, c.AzureCloud().ActiveDirectoryAuthorityHost, "%+v", c)
+			assert.Equal(t, tc.scope, c.Scope(), "%+v", c)
+			client, err := NewClient(&countingCred{}, &ClientOptions{Cloud: c})
+			require.NoError(t, err)
+			assert.Equal(t, tc.scope, client.Cloud().Scope())
+			assert.Equal(t, tc.authority, client.Cloud().AzureCloud().ActiveDirectoryAuthorityHost)
+		}
+	}
+	// The zero value is the global cloud.
+	assert.Equal(t, "https://login.microsoftonline.com/", Cloud{}.AzureCloud().ActiveDirectoryAuthorityHost)
+	assert.Equal(t, "https://graph.microsoft.com/.default", Cloud{}.Scope())
 }
