@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,4 +118,51 @@ func TestCloudsByNameAndValue(t *testing.T) {
 	// The zero value is the global cloud.
 	assert.Equal(t, "https://login.microsoftonline.com/", Cloud{}.AzureCloud().ActiveDirectoryAuthorityHost)
 	assert.Equal(t, "https://graph.microsoft.com/.default", Cloud{}.Scope())
+}
+
+// A nextLink seen before ends List at once.
+func TestListNextLinkLoopEndsAtOnce(t *testing.T) {
+	var srv *scripted
+	page := func(id, next string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			reply(200, `{"value":[{"@odata.type":"#microsoft.graph.fileAttachment","id":"`+id+`","name":"`+id+`"}],"@odata.nextLink":"`+srv.URL+next+`"}`)(w, r)
+		}
+	}
+	const link = "/v1.0/users/u/events/e/attachments?$skiptoken="
+	srv = newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("$skiptoken") {
+		case "":
+			page("p0", link+"A")(w, r)
+		case "A":
+			page("pA", link+"B")(w, r)
+		case "B":
+			page("pB", link+"A")(w, r) // back to A
+		}
+	})
+	atts := newTestClient(t, srv.URL+"/v1.0", nil).Users("u").Events("e").Attachments()
+	_, err := atts.List(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "@odata.nextLink")
+	assert.Contains(t, err.Error(), "earlier page")
+	assert.Equal(t, 3, len(srv.requests()), "first page, A, B: A is not fetched again")
+
+	// A page whose nextLink is itself.
+	self := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		reply(200, `{"value":[],"@odata.nextLink":"http://`+r.Host+r.RequestURI+`"}`)(w, r)
+	})
+	_, err = newTestClient(t, self.URL+"/v1.0", nil).Me().Events("e").Attachments().List(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "earlier page")
+	assert.Equal(t, 1, len(self.requests()))
+}
+
+// A nextLink to another host is refused before any request: no token leaves.
+func TestListNextLinkToAnotherHostIsNeverRequested(t *testing.T) {
+	other := newScripted(t, reply(200, `{"value":[]}`))
+	graph := newScripted(t, reply(200, `{"value":[],"@odata.nextLink":"`+other.URL+`/v1.0/me/events/e/attachments?$skiptoken=1"}`))
+	_, err := newTestClient(t, graph.URL+"/v1.0", nil).Me().Events("e").Attachments().List(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refusing @odata.nextLink outside "+graph.URL)
+	assert.Empty(t, other.requests(), "the other host got no request, so no token")
+	assert.Len(t, graph.requests(), 1)
 }
