@@ -191,7 +191,8 @@ func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error
 // A nextLink is followed only on the Graph origin the client was built for
 // (another one would receive the bearer token), only if no earlier page of
 // this List had it (a loop), and for at most 10,000 pages (maxListPages);
-// each of these ends List with an error naming the cause.
+// each of these ends List with an error naming the cause, as does a page
+// whose answer is larger than 8 MiB (maxAnswerSize).
 func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
 	var all []Attachment
 	_, err := a.list(ctx, func(att Attachment, _ time.Time) { all = append(all, att) })
@@ -240,7 +241,7 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 				if serverNow.IsZero() {
 					serverNow, _ = http.ParseTime(resp.Header.Get("Date"))
 				}
-				return json.NewDecoder(resp.Body).Decode(&page)
+				return json.NewDecoder(newBoundedAnswer(resp)).Decode(&page)
 			},
 		}
 		if err := a.r.c.do(ctx, cl); err != nil {

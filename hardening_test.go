@@ -1,8 +1,13 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +123,93 @@ func TestCloudsByNameAndValue(t *testing.T) {
 	// The zero value is the global cloud.
 	assert.Equal(t, "https://login.microsoftonline.com/", Cloud{}.AzureCloud().ActiveDirectoryAuthorityHost)
 	assert.Equal(t, "https://graph.microsoft.com/.default", Cloud{}.Scope())
+}
+
+// streamed answers status with prefix, then fill repeated until the body is
+// n bytes long, then suffix. It is generated as it is written, and stops when
+// the client hangs up.
+func streamed(status int, prefix, fill, suffix string, n int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, prefix)
+		chunk := bytes.Repeat([]byte(fill), (32<<10)/len(fill))
+		for sent := int64(len(prefix)); sent < n; sent += int64(len(chunk)) {
+			if _, err := w.Write(chunk); err != nil {
+				return // the client stopped reading
+			}
+		}
+		io.WriteString(w, suffix)
+	}
+}
+
+// hugeBody is far over maxAnswerSize: what a misbehaving proxy or server
+// might send.
+const hugeBody = 256 << 20
+
+// allocatedBy returns the bytes f allocates (the whole process's, so the
+// caller must not run in parallel with other tests).
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Success answers are bounded: a huge or endless one is an error, read no
+// further than the cap, and memory stays small.
+func TestHugeSuccessAnswersAreRefused(t *testing.T) {
+	noRetry := func(o *ClientOptions) { o.Retry.MaxRetries = -1 }
+	limit := "larger than 8388608 bytes"
+
+	t.Run("list page", func(t *testing.T) {
+		srv := newScripted(t, streamed(200, `{"value":[],"junk":"`, "a", `"}`, hugeBody))
+		atts := newTestClient(t, srv.URL+"/v1.0", nil, noRetry).Users("u").Events("e").Attachments()
+		var err error
+		alloc := allocatedBy(func() { _, err = atts.List(context.Background()) })
+		require.Error(t, err)
+		t.Logf("%v (allocated %d bytes)", err, alloc)
+		assert.Contains(t, err.Error(), "the answer to GET "+srv.URL+"/v1.0/users/u/events/e/attachments?")
+		assert.Contains(t, err.Error(), limit)
+		assert.Less(t, alloc, uint64(64<<20), "memory stays bounded")
+	})
+
+	// Both a huge field and an endless contentBytes echo: the echo is skipped
+	// without being kept, but it must end too.
+	for name, prefix := range map[string]string{
+		"201 with a huge field": `{"id":"x","name":"`,
+		"201 with a huge echo":  `{"id":"x","contentBytes":"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					streamed(201, prefix, "A", `"}`, hugeBody)(w, r)
+					return
+				}
+				reply(200, `{"value":[]}`)(w, r) // the check whether the POST landed
+			})
+			c := newTestClient(t, srv.URL+"/v1.0", nil, noRetry)
+			var err error
+			alloc := allocatedBy(func() { _, err = addSmall(c, context.Background()) })
+			require.Error(t, err)
+			t.Logf("%v (allocated %d bytes)", err, alloc)
+			assert.Contains(t, err.Error(), "POST "+srv.URL+"/v1.0/me/events/e1/attachments")
+			assert.Contains(t, err.Error(), limit)
+			assert.Less(t, alloc, uint64(64<<20), "memory stays bounded")
+		})
+	}
+
+	t.Run("the largest legitimate echo still fits", func(t *testing.T) {
+		content := bytes.Repeat([]byte{0xfe}, MaxAddSize-1)
+		echo, _ := json.Marshal(map[string]any{"id": "big", "name": "big.bin", "contentBytes": base64.StdEncoding.EncodeToString(content)})
+		srv := newScripted(t, reply(201, string(echo)))
+		c := newTestClient(t, srv.URL+"/v1.0", nil, noRetry)
+		got, err := c.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "big.bin", ContentBytes: content})
+		require.NoError(t, err)
+		assert.Equal(t, "big", got.ID)
+	})
 }
 
 // A nextLink seen before ends List at once.
