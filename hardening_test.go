@@ -99,32 +99,6 @@ func TestCancelledCallerDoesNotFailSharedTokenFetch(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(tokenFetchTimeout), deadline, tokenFetchTimeout)
 }
 
-// Every cloud, by name only or as the full value, gives the right authority
-// and Graph scope.
-func TestCloudsByNameAndValue(t *testing.T) {
-	for _, tc := range []struct {
-		cloud            Cloud
-		authority, scope string
-	}{
-		{CloudGlobal, "https://login.microsoftonline.com/", "https://graph.microsoft.com/.default"},
-		{CloudUSGovL4, "https://login.microsoftonline.us/", "https://graph.microsoft.us/.default"},
-		{CloudUSGovL5, "https://login.microsoftonline.us/", "https://dod-graph.microsoft.us/.default"},
-		{CloudChina, "https://login.chinacloudapi.cn/", "https://microsoftgraph.chinacloudapi.cn/.default"},
-	} {
-		for _, c := range []Cloud{tc.cloud, {Name: tc.cloud.Name}, {Name: strings.ToUpper(tc.cloud.Name)}} {
-			assert.Equal(t, tc.authority, c.AzureCloud().ActiveDirectoryAuthorityHost, "%+v", c)
-			assert.Equal(t, tc.scope, c.Scope(), "%+v", c)
-			client, err := NewClient(&countingCred{}, &ClientOptions{Cloud: c})
-			require.NoError(t, err)
-			assert.Equal(t, tc.scope, client.Cloud().Scope())
-			assert.Equal(t, tc.authority, client.Cloud().AzureCloud().ActiveDirectoryAuthorityHost)
-		}
-	}
-	// The zero value is the global cloud.
-	assert.Equal(t, "https://login.microsoftonline.com/", Cloud{}.AzureCloud().ActiveDirectoryAuthorityHost)
-	assert.Equal(t, "https://graph.microsoft.com/.default", Cloud{}.Scope())
-}
-
 // streamed answers status with prefix, then fill repeated until the body is
 // n bytes long, then suffix. It is generated as it is written, and stops when
 // the client hangs up.
@@ -257,4 +231,122 @@ func TestListNextLinkToAnotherHostIsNeverRequested(t *testing.T) {
 	assert.Contains(t, err.Error(), "refusing @odata.nextLink outside "+graph.URL)
 	assert.Empty(t, other.requests(), "the other host got no request, so no token")
 	assert.Len(t, graph.requests(), 1)
+}
+
+// contentServer answers every $value with a few raw bytes.
+func contentServer(t *testing.T) *scripted {
+	return newScripted(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		io.WriteString(w, "hello")
+	})
+}
+
+// openContents opens n Content readers without reading or closing them.
+func openContents(t *testing.T, atts Attachments, ctx context.Context, n int) []io.ReadCloser {
+	t.Helper()
+	var rs []io.ReadCloser
+	for range n {
+		r, err := atts.Content(ctx, "a1")
+		require.NoError(t, err)
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// fifthWaits reports the error of one more Content call that may wait for
+// a slot only briefly.
+func fifthWaits(atts Attachments) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	r, err := atts.Content(ctx, "a1")
+	if err == nil {
+		r.Close()
+	}
+	return err
+}
+
+// A Content reader gives its mailbox slot back on Close, at EOF or when its
+// ctx ends, exactly once.
+func TestContentReleasesItsSlot(t *testing.T) {
+	srv := contentServer(t)
+	atts := newTestClient(t, srv.URL+"/v1.0", nil).Users("u").Events("e").Attachments()
+
+	// Four readers nobody closes, whose ctx ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	abandoned := openContents(t, atts, ctx, 4)
+	cancel()
+	// Their slots come back: four more readers open. (A generous deadline
+	// only bounds the failure on a regression.)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	held := openContents(t, atts, ctx2, 4)
+
+	// Closing the abandoned readers now releases nothing twice: the cap
+	// still holds for the four open ones.
+	for _, r := range abandoned {
+		require.NoError(t, r.Close())
+	}
+	require.ErrorIs(t, fifthWaits(atts), context.DeadlineExceeded)
+
+	// Close gives slots back.
+	for _, r := range held {
+		require.NoError(t, r.Close())
+	}
+	require.NoError(t, fifthWaits(atts))
+
+	// So does reading to the end, without Close; Close afterwards is a no-op.
+	readers := openContents(t, atts, context.Background(), 4)
+	for _, r := range readers {
+		b, err := io.ReadAll(r)
+		require.NoError(t, err)
+		assert.Equal(t, "hello", string(b))
+	}
+	require.NoError(t, fifthWaits(atts))
+	for _, r := range readers {
+		require.NoError(t, r.Close())
+	}
+	require.NoError(t, fifthWaits(atts))
+}
+
+func TestSlotWaitSaysWhatIsInFlight(t *testing.T) {
+	srv := contentServer(t)
+	atts := newTestClient(t, srv.URL+"/v1.0", nil).Users("u").Events("e").Attachments()
+	open := openContents(t, atts, context.Background(), 4)
+	defer func() {
+		for _, r := range open {
+			r.Close()
+		}
+	}()
+	err := fifthWaits(atts)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "waiting for a free request slot for mailbox users/u (4 of 4 in flight)")
+
+	// Another mailbox is not held up.
+	require.NoError(t, fifthWaits(newTestClient(t, srv.URL+"/v1.0", nil).Users("v").Events("e").Attachments()))
+}
+
+// Every cloud, by name only or as the full value, gives the right authority
+// and Graph scope.
+func TestCloudsByNameAndValue(t *testing.T) {
+	for _, tc := range []struct {
+		cloud            Cloud
+		authority, scope string
+	}{
+		{CloudGlobal, "https://login.microsoftonline.com/", "https://graph.microsoft.com/.default"},
+		{CloudUSGovL4, "https://login.microsoftonline.us/", "https://graph.microsoft.us/.default"},
+		{CloudUSGovL5, "https://login.microsoftonline.us/", "https://dod-graph.microsoft.us/.default"},
+		{CloudChina, "https://login.chinacloudapi.cn/", "https://microsoftgraph.chinacloudapi.cn/.default"},
+	} {
+		for _, c := range []Cloud{tc.cloud, {Name: tc.cloud.Name}, {Name: strings.ToUpper(tc.cloud.Name)}} {
+			assert.Equal(t, tc.authority, c.AzureCloud().ActiveDirectoryAuthorityHost, "%+v", c)
+			assert.Equal(t, tc.scope, c.Scope(), "%+v", c)
+			client, err := NewClient(&countingCred{}, &ClientOptions{Cloud: c})
+			require.NoError(t, err)
+			assert.Equal(t, tc.scope, client.Cloud().Scope())
+			assert.Equal(t, tc.authority, client.Cloud().AzureCloud().ActiveDirectoryAuthorityHost)
+		}
+	}
+	// The zero value is the global cloud.
+	assert.Equal(t, "https://login.microsoftonline.com/", Cloud{}.AzureCloud().ActiveDirectoryAuthorityHost)
+	assert.Equal(t, "https://graph.microsoft.com/.default", Cloud{}.Scope())
 }
