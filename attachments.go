@@ -195,6 +195,12 @@ func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error
 // GET {route}/attachments?$select=..., following @odata.nextLink. Each is a
 // *FileAttachment, *ItemAttachment or *ReferenceAttachment. Errors are
 // *GraphError (ErrNotFound for an unknown event) or ErrInvalidInput.
+//
+// A nextLink is followed only on the Graph origin the client was built for
+// (another one would receive the bearer token), only if no earlier page of
+// this List had it (a loop), and for at most 10,000 pages (maxListPages);
+// each of these ends List with an error naming the cause, as does a page
+// whose answer is larger than 8 MiB (maxAnswerSize).
 func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
 	var all []Attachment
 	_, err := a.list(ctx, func(att Attachment, _ time.Time) { all = append(all, att) })
@@ -206,6 +212,11 @@ type listPage struct {
 	NextLink string            `json:"@odata.nextLink"`
 }
 
+// maxListPages bounds how many pages List follows. How Graph pages event
+// attachments is not documented; the cap stops a server whose every
+// nextLink is new (a repeated one is caught at once).
+const maxListPages = 10000
+
 // list walks every page and reports each attachment and the server's clock
 // (from the Date header of the first page) for the dedupe check.
 func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time)) (time.Time, error) {
@@ -214,11 +225,17 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 		return time.Time{}, err
 	}
 	next := a.r.c.base + path + "?$select=" + listSelect
+	seen := map[string]bool{}
 	var serverNow time.Time
 	for pages := 0; next != ""; pages++ {
-		if pages > 10000 {
-			return serverNow, fmt.Errorf("eventattach: listing attachments: more than 10000 pages")
+		if pages == maxListPages {
+			return serverNow, fmt.Errorf("eventattach: listing attachments: more than %d pages", maxListPages)
 		}
+		if seen[next] {
+			// A→B→A would run to the page cap, returning each page again.
+			return serverNow, fmt.Errorf("eventattach: listing attachments: @odata.nextLink %s points back to an earlier page", redact(next))
+		}
+		seen[next] = true
 		if err := a.checkNextLink(next); err != nil {
 			return serverNow, err
 		}
@@ -232,7 +249,7 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 				if serverNow.IsZero() {
 					serverNow, _ = http.ParseTime(resp.Header.Get("Date"))
 				}
-				return json.NewDecoder(resp.Body).Decode(&page)
+				return json.NewDecoder(newBoundedAnswer(resp)).Decode(&page)
 			},
 		}
 		if err := a.r.c.do(ctx, cl); err != nil {

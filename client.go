@@ -34,8 +34,9 @@ type Cloud struct {
 	AuthorityHost string // e.g. "https://login.microsoftonline.com/"
 }
 
-// Scope is the token scope for the cloud's Graph: GraphEndpoint + "/.default".
-func (c Cloud) Scope() string { return strings.TrimRight(c.GraphEndpoint, "/") + "/.default" }
+// Scope is the token scope for the cloud's Graph: GraphEndpoint + "/.default"
+// (a cloud given by Name only uses that national cloud's GraphEndpoint).
+func (c Cloud) Scope() string { return strings.TrimRight(c.known().GraphEndpoint, "/") + "/.default" }
 
 // The national clouds in which Graph offers event attachments. Upload
 // sessions are not available in every national cloud.
@@ -59,7 +60,16 @@ type ClientOptions struct {
 	// Retry tunes retries of throttled and failed requests.
 	Retry RetryOptions
 	// MailboxConcurrency caps requests in flight per mailbox; 0 means 4
-	// (Outlook's limit), negative means no cap.
+	// (Outlook's limit), negative means no cap. A request holds its slot
+	// until its answer is read; a Content reader, until it is closed, read
+	// to the end, or its ctx ends. A call whose ctx ends while it waits for
+	// a slot fails with the ctx's error, saying how many requests are in
+	// flight to that mailbox.
+	//
+	// The cap is kept per spelling of the mailbox: Users(id) and Users(upn)
+	// of one mailbox each get their own, so together they may exceed
+	// Outlook's limit and be throttled (429). Address each mailbox one way,
+	// by id or by userPrincipalName, throughout.
 	MailboxConcurrency int
 	// Logger gets one record per attempt; nil is silent. It never receives
 	// tokens, content or query strings (so no ?authtoken= values).
@@ -274,6 +284,7 @@ type call struct {
 	gaveUp           string
 	lastErr          *GraphError
 	lastTransportErr error
+	slotErr          error // the wait for a mailbox slot that ctx ended
 
 	hdrVals [5]string             // the values of the headers do sets
 	trace   httptrace.ClientTrace // reports when an attempt was written
@@ -427,10 +438,14 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 // failure builds the error of a call that did not succeed.
 func (cl *call) failure(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && (err == nil || errors.Is(err, ctxErr)) {
-		if cl.lastErr != nil {
-			return fmt.Errorf("eventattach: %s %s: %w (last answer: %v)", cl.method, redact(cl.url), ctxErr, cl.lastErr)
+		var cause error = ctxErr
+		if cl.slotErr != nil {
+			cause = cl.slotErr // wraps ctxErr, and says what held the mailbox's slots
 		}
-		return fmt.Errorf("eventattach: %s %s: %w", cl.method, redact(cl.url), ctxErr)
+		if cl.lastErr != nil {
+			return fmt.Errorf("eventattach: %s %s: %w (last answer: %v)", cl.method, redact(cl.url), cause, cl.lastErr)
+		}
+		return fmt.Errorf("eventattach: %s %s: %w", cl.method, redact(cl.url), cause)
 	}
 	var ce *credentialError
 	if errors.As(err, &ce) {
@@ -529,6 +544,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var err error
 		if sem, err = t.c.limiter.acquire(ctx, cl.mailbox); err != nil {
 			closeBody(req)
+			cl.slotErr = err
 			return nil, err
 		}
 	}

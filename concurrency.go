@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 // mailboxLimiter caps the requests in flight per mailbox, because Outlook
 // answers 429 ApplicationThrottled beyond four concurrent requests to one
 // mailbox. Waiting honours ctx; one busy mailbox does not hold up another.
+// Mailboxes are told apart by the route's key (users/{id or UPN}, groups/{id},
+// me), so one mailbox reached by two keys gets a cap for each.
 type mailboxLimiter struct {
 	limit int
 	mu    sync.Mutex
@@ -39,13 +42,15 @@ func (l *mailboxLimiter) acquire(ctx context.Context, mailbox string) (chan stru
 	case sem <- struct{}{}:
 		return sem, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		// Say what holds the slots: usually readers not yet closed.
+		return nil, fmt.Errorf("eventattach: waiting for a free request slot for mailbox %s (%d of %d in flight): %w",
+			mailbox, len(sem), cap(sem), ctx.Err())
 	}
 }
 
 // releasingBody gives the mailbox slot back when the response body is closed
-// or read to the end, whichever comes first: a request is in flight until its
-// answer has been read.
+// or its reading ends (at EOF or on an error), whichever comes first: a
+// request is in flight until its answer has been read.
 type releasingBody struct {
 	io.ReadCloser
 	sem  chan struct{}
@@ -60,7 +65,7 @@ func (b *releasingBody) release() {
 
 func (b *releasingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if err != nil {
 		b.release()
 	}
 	return n, err

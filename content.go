@@ -7,11 +7,12 @@ import (
 )
 
 // Content streams a file attachment's raw bytes: GET
-// {route}/attachments/{id}/$value. The caller must close the reader; until
-// then the request counts against the mailbox's concurrency cap, and
-// cancelling ctx stops the read. Nothing is buffered: the reader is the
-// answer's body. An unknown id is ErrNotFound and an empty id
-// ErrInvalidInput; an item attachment has no $value (Graph answers 400).
+// {route}/attachments/{id}/$value. Nothing is buffered: the reader is the
+// answer's body. The request counts against the mailbox's concurrency cap
+// until the reader is closed, read to the end, or ctx ends (which closes
+// it), whichever comes first; the caller should still close it. An unknown
+// id is ErrNotFound and an empty id ErrInvalidInput; an item attachment has
+// no $value (Graph answers 400).
 func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, error) {
 	path, err := a.r.path(id)
 	if err != nil {
@@ -30,7 +31,7 @@ func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, err
 			if body != nil {
 				body.Close() // an earlier attempt's body, should one ever be retried
 			}
-			body = resp.Body
+			body = closedWithCtx(ctx, resp.Body)
 			return nil
 		},
 	}
@@ -41,4 +42,28 @@ func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, err
 		return nil, err
 	}
 	return body, nil
+}
+
+// contentBody is closed when its ctx ends, so a reader nobody closes gives
+// its mailbox slot back then rather than holding it for ever.
+type contentBody struct {
+	io.ReadCloser
+	stop func() bool // unregisters the close on ctx end
+}
+
+func closedWithCtx(ctx context.Context, body io.ReadCloser) *contentBody {
+	return &contentBody{ReadCloser: body, stop: context.AfterFunc(ctx, func() { body.Close() })}
+}
+
+func (b *contentBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.stop() // the answer has ended and its slot is back
+	}
+	return n, err
+}
+
+func (b *contentBody) Close() error {
+	b.stop()
+	return b.ReadCloser.Close()
 }

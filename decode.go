@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 )
 
@@ -32,8 +33,57 @@ const maxTrailingBody = 4 << 10
 
 var decodeBufPool = sync.Pool{New: func() any { b := make([]byte, decodeBufSize); return &b }}
 
+// maxAnswerSize caps a success answer read into memory: a List page, the
+// 201 of AddFile. The largest legitimate answer is a file attachment with
+// its contentBytes (a Get, or the echo in that 201): a file under
+// MaxAddSize is at most 4 MiB of base64 beside a few hundred bytes of
+// metadata, and twice that leaves room. Anything longer, such as a proxy's
+// page or an endless stream, is an error rather than heap growth. The
+// skipped echo counts too, so that it must end.
+const maxAnswerSize = 8 << 20
+
+// boundedAnswer reads at most maxAnswerSize bytes of a success answer; one
+// byte more is an error naming the request.
+type boundedAnswer struct {
+	r    io.Reader
+	left int64
+	req  string // "GET https://…", or "" when unknown
+	err  error
+}
+
+// newBoundedAnswer bounds resp's body.
+func newBoundedAnswer(resp *http.Response) *boundedAnswer {
+	b := &boundedAnswer{r: resp.Body, left: maxAnswerSize}
+	if resp.Request != nil {
+		b.req = resp.Request.Method + " " + redact(resp.Request.URL.String())
+	}
+	return b
+}
+
+func (b *boundedAnswer) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more tells "too large" from "exactly the cap"
+	}
+	n, err := b.r.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		return n, err
+	}
+	n, b.left = int(b.left), 0
+	if b.req != "" {
+		b.err = fmt.Errorf("eventattach: the answer to %s is larger than %d bytes (%s)", b.req, maxAnswerSize, byteSize(maxAnswerSize))
+	} else {
+		b.err = fmt.Errorf("eventattach: the answer is larger than %d bytes (%s)", maxAnswerSize, byteSize(maxAnswerSize))
+	}
+	return n, b.err
+}
+
 // decodeCreatedFile reads the 201 of AddFile into out (without content).
 func decodeCreatedFile(r io.Reader, out *FileAttachment) error {
+	r = &boundedAnswer{r: r, left: maxAnswerSize}
 	if err := decodeFiltered(r, out); err != nil {
 		return fmt.Errorf("eventattach: decoding the created file attachment: %w", err)
 	}
@@ -51,7 +101,11 @@ func decodeFiltered(r io.Reader, out *FileAttachment) error {
 	n := 0 // buf[:n] is the filtered answer so far
 	for s.end < 0 {
 		if len(buf)-n < 512 {
-			buf = append(buf[:n], make([]byte, len(buf))...) // a huge answer; not pooled
+			// A huge answer; not pooled. Doubling, but never past what
+			// the answer's bound lets in (so at most 8 MiB and change).
+			grown := make([]byte, n+min(len(buf), maxAnswerSize+1024-n))
+			copy(grown, buf[:n])
+			buf = grown
 		}
 		k, err := s.Read(buf[n:])
 		n += k

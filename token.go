@@ -14,6 +14,12 @@ import (
 // so a token never expires between being read and reaching Graph.
 const tokenRefreshWindow = 5 * time.Minute
 
+// tokenFetchTimeout bounds one shared token fetch. The fetch serves every
+// caller waiting for a token, so it runs on a context none of them can
+// cancel (each caller's ctx ends only its own wait); the timeout keeps a
+// credential that never answers from holding up the client for ever.
+const tokenFetchTimeout = 60 * time.Second
+
 // tokenCache holds one bearer token for the client's scope and fetches a new
 // one single-flight: however many goroutines need a token at once, the
 // credential is asked once.
@@ -22,11 +28,18 @@ type tokenCache struct {
 	scope []string
 
 	mu       sync.Mutex
-	header   string    // "Bearer <token>", built once per token
-	values   []string  // {header}, the Authorization header's value slice
-	expires  time.Time // when to stop using header
-	fetching chan struct{}
-	fetchErr error
+	header   string      // "Bearer <token>", built once per token
+	values   []string    // {header}, the Authorization header's value slice
+	expires  time.Time   // when to stop using header
+	fetching *tokenFetch // the fetch in progress, if any
+}
+
+// tokenFetch is one call of the credential, shared by everyone who waits
+// for it. header and err are set before done is closed.
+type tokenFetch struct {
+	done   chan struct{}
+	header string
+	err    error
 }
 
 func newTokenCache(cred azcore.TokenCredential, scope string) *tokenCache {
@@ -42,65 +55,62 @@ func (e *credentialError) Unwrap() error { return e.err }
 
 // authorization returns the Authorization header value, fetching a token
 // when none is cached or the cached one is about to expire. claims, from a
-// CAE challenge, forces a fresh token carrying them.
+// CAE challenge, forces a fresh token carrying them; a fetch already under
+// way answers the challenge too. When ctx ends first, only this caller
+// gives up: the fetch goes on for the others.
 func (t *tokenCache) authorization(ctx context.Context, claims string) (string, error) {
-	for {
-		t.mu.Lock()
-		if claims == "" && t.header != "" && time.Now().Before(t.expires) {
-			h := t.header
-			t.mu.Unlock()
-			return h, nil
-		}
-		if wait := t.fetching; wait != nil {
-			t.mu.Unlock()
-			select {
-			case <-wait:
-				t.mu.Lock()
-				err := t.fetchErr
-				t.mu.Unlock()
-				if err != nil {
-					return "", err
-				}
-				claims = "" // the fetch we waited for answered the challenge
-				continue
-			case <-ctx.Done():
-				return "", ctx.Err()
-			}
-		}
-		done := make(chan struct{})
-		t.fetching = done
+	t.mu.Lock()
+	if claims == "" && t.header != "" && time.Now().Before(t.expires) {
+		h := t.header
 		t.mu.Unlock()
-
-		tok, err := t.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: t.scope, Claims: claims})
-
-		t.mu.Lock()
-		t.fetching = nil
-		if err != nil {
-			t.fetchErr = &credentialError{err}
-		} else {
-			t.fetchErr = nil
-			t.header = "Bearer " + tok.Token
-			t.values = []string{t.header}
-			t.expires = tok.ExpiresOn.Add(-tokenRefreshWindow)
-			if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(t.expires) {
-				t.expires = tok.RefreshOn
-			}
-			if !t.expires.After(time.Now()) {
-				// A token shorter-lived than the window is still usable once.
-				t.expires = tok.ExpiresOn
-			}
-		}
-		h, ferr := t.header, t.fetchErr
-		t.mu.Unlock()
-		close(done)
-		if ferr != nil {
-			return "", ferr
-		}
-		if h == "" {
-			return "", &credentialError{fmt.Errorf("credential returned an empty token")}
-		}
 		return h, nil
 	}
+	f := t.fetching
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		t.fetching = f
+		// WithoutCancel keeps ctx's values (tracing) but not its end.
+		go t.fetch(context.WithoutCancel(ctx), f, claims)
+	}
+	t.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.header, f.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("eventattach: waiting for a token: %w", ctx.Err())
+	}
+}
+
+// fetch asks the credential once and publishes the result to f's waiters.
+func (t *tokenCache) fetch(ctx context.Context, f *tokenFetch, claims string) {
+	ctx, cancel := context.WithTimeout(ctx, tokenFetchTimeout)
+	defer cancel()
+	tok, err := t.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: t.scope, Claims: claims})
+	switch {
+	case err != nil:
+		f.err = &credentialError{err}
+	case tok.Token == "":
+		f.err = &credentialError{fmt.Errorf("credential returned an empty token")}
+	default:
+		f.header = "Bearer " + tok.Token
+	}
+
+	t.mu.Lock()
+	t.fetching = nil
+	if f.err == nil {
+		t.header = f.header
+		t.values = []string{t.header}
+		t.expires = tok.ExpiresOn.Add(-tokenRefreshWindow)
+		if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(t.expires) {
+			t.expires = tok.RefreshOn
+		}
+		if !t.expires.After(time.Now()) {
+			// A token shorter-lived than the window is still usable once.
+			t.expires = tok.ExpiresOn
+		}
+	}
+	t.mu.Unlock()
+	close(f.done)
 }
 
 // invalidate drops the cached token if it is still the one that failed, so
