@@ -141,7 +141,7 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 		contentType: "application/json",
 		okStatus:    http.StatusCreated,
 		decode: func(resp *http.Response) error {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
 				return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
 			}
 			if out.ID == "" {

@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,15 +46,25 @@ const maxAnswerSize = 8 << 20
 // boundedAnswer reads at most maxAnswerSize bytes of a success answer; one
 // byte more is an error naming the request.
 type boundedAnswer struct {
-	r    io.Reader
-	left int64
-	req  string // "GET https://…", or "" when unknown
-	err  error
+	r     io.Reader
+	left  int64
+	limit int64  // the cap, for the error; 0 means maxAnswerSize
+	req   string // "GET https://…", or "" when unknown
+	err   error
 }
 
 // newBoundedAnswer bounds resp's body.
 func newBoundedAnswer(resp *http.Response) *boundedAnswer {
-	b := &boundedAnswer{r: resp.Body, left: maxAnswerSize}
+	return newBoundedAnswerOf(resp, maxAnswerSize)
+}
+
+// maxGetAnswer caps Get, whose answer carries a file's contentBytes: an
+// upload session's file may be MaxUploadSize bytes, 4/3 of that in base64.
+// Content streams the bytes instead, with no cap.
+const maxGetAnswer = MaxUploadSize/3*4 + 1<<20
+
+func newBoundedAnswerOf(resp *http.Response, limit int64) *boundedAnswer {
+	b := &boundedAnswer{r: resp.Body, left: limit, limit: limit}
 	if resp.Request != nil {
 		b.req = resp.Request.Method + " " + redact(resp.Request.URL.String())
 	}
@@ -73,10 +84,11 @@ func (b *boundedAnswer) Read(p []byte) (int, error) {
 		return n, err
 	}
 	n, b.left = int(b.left), 0
+	limit := cmp.Or(b.limit, maxAnswerSize)
 	if b.req != "" {
-		b.err = fmt.Errorf("eventattach: the answer to %s is larger than %d bytes (%s)", b.req, maxAnswerSize, byteSize(maxAnswerSize))
+		b.err = fmt.Errorf("eventattach: the answer to %s is larger than %d bytes (%s)", b.req, limit, byteSize(limit))
 	} else {
-		b.err = fmt.Errorf("eventattach: the answer is larger than %d bytes (%s)", maxAnswerSize, byteSize(maxAnswerSize))
+		b.err = fmt.Errorf("eventattach: the answer is larger than %d bytes (%s)", limit, byteSize(limit))
 	}
 	return n, b.err
 }

@@ -194,7 +194,7 @@ func (a Attachments) get(ctx context.Context, id, query string) (Attachment, err
 		mailbox:  a.r.mailbox(),
 		okStatus: http.StatusOK,
 		decode: func(resp *http.Response) error {
-			raw, err := io.ReadAll(resp.Body)
+			raw, err := io.ReadAll(newBoundedAnswerOf(resp, maxGetAnswer))
 			if err != nil {
 				return err
 			}
