@@ -25,6 +25,15 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 
+	if bad := s.opts.MalformedID; bad != nil {
+		for _, id := range []string{rt.groupID, rt.calendarID, rt.eventID, rt.attachmentID} {
+			if id != "" && bad(id) {
+				// microsoft-graph-docs#2268: an id Exchange cannot parse.
+				c.fail(http.StatusBadRequest, "ErrorInvalidIdMalformed", "Id is malformed.")
+				return
+			}
+		}
+	}
 	s.mu.Lock()
 	mb := s.ownerLocked(rt)
 	s.mu.Unlock()

@@ -53,9 +53,16 @@ type Options struct {
 	UploadStatusUnsupported bool
 	// UploadAudienceErrorCode is error.code of the 401 a request carrying an
 	// Authorization header gets on the upload listener; "" means
-	// "InvalidAudience" (msgraph-sdk-java-core#445). "InvalidAudienceForResource"
-	// was seen too (msgraph-sdk-java#409).
+	// "InvalidAudienceForResource" (msgraph-sdk-java#409,
+	// msgraph-sdk-dotnet#2239). "InvalidAudience" was seen too
+	// (msgraph-sdk-java-core#445).
 	UploadAudienceErrorCode string
+	// MalformedID, when set, says which calendar, event or attachment ids
+	// Exchange cannot parse: they answer 400 ErrorInvalidIdMalformed "Id is
+	// malformed." (microsoft-graph-docs#2268). Which ids those are is not
+	// documented (real ids are long base64 strings), so nil, the default,
+	// takes every id as well formed and answers 404 for unknown ones.
+	MalformedID func(id string) bool
 	// MinUploadSize is the smallest size createUploadSession accepts; smaller
 	// ones answer ErrorAttachmentSizeShouldNotBeLessThanMinimumSize. 0 means
 	// 3,000,000 bytes (the docs' "3 MB", concepts/outlook-large-attachments.md);
@@ -155,7 +162,7 @@ func (o *Options) withDefaults() Options {
 		r.UploadPathVersion = "v2.0"
 	}
 	if r.UploadAudienceErrorCode == "" {
-		r.UploadAudienceErrorCode = "InvalidAudience"
+		r.UploadAudienceErrorCode = "InvalidAudienceForResource"
 	}
 	if r.MinUploadSize == 0 {
 		r.MinUploadSize = 3_000_000

@@ -247,6 +247,26 @@ type txReplayer struct {
 func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
 	_, exp := txExpect(x)
 	opts := &graphtest.Options{}
+	// "# graphtest: Key=Value": the option that makes graphtest answer as in
+	// this transcript, where the behaviour is an option (not documented).
+	for _, o := range x.meta["graphtest"] {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "MaxMessageSize":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("graphtest option %q: %v", o, err)
+			}
+			opts.MaxMessageSize = n
+		case "UploadAudienceErrorCode":
+			opts.UploadAudienceErrorCode = v
+		case "MalformedID":
+			// Real ids are long base64 strings; the transcript's "285" is not.
+			opts.MalformedID = func(id string) bool { return len(id) < 8 }
+		default:
+			t.Fatalf("unknown graphtest option %q", o)
+		}
+	}
 	naturalThrottle := x.status == http.StatusTooManyRequests && exp["code"] == "ApplicationThrottled"
 	if naturalThrottle {
 		// Outlook's MailboxConcurrency throttle, reached for real: one slow

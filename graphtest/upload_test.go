@@ -189,7 +189,7 @@ func TestUploadRejectsBadChunks(t *testing.T) {
 	check(put(t, u, data[500:1500], 500, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
 	check(put(t, u, data[1001:1500], 1001, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
 	// Authorization on a pre-authenticated URL (GRAPH-FACTS: 401 InvalidAudience).
-	check(put(t, u, data[1000:2000], 1000, size, "Authorization", "Bearer "+token(t, s)), http.StatusUnauthorized, "InvalidAudience")
+	check(put(t, u, data[1000:2000], 1000, size, "Authorization", "Bearer "+token(t, s)), http.StatusUnauthorized, "InvalidAudienceForResource")
 	// Wrong or missing authtoken.
 	check(put(t, strings.Replace(u, "authtoken=", "authtoken=x", 1), data[1000:2000], 1000, size), http.StatusUnauthorized, "InvalidAuthenticationToken")
 	check(put(t, u[:strings.Index(u, "?")], data[1000:2000], 1000, size), http.StatusUnauthorized, "InvalidAuthenticationToken")
@@ -345,8 +345,8 @@ func TestUploadMinimumOptions(t *testing.T) {
 func TestUploadAuthorizationHeader(t *testing.T) {
 	t.Parallel()
 	for code, msg := range map[string]string{
-		"":                           "The audience claim value is invalid 'aud'.",
-		"InvalidAudienceForResource": "The audience claim value is invalid for current resource.",
+		"":                "The audience claim value is invalid for current resource.",
+		"InvalidAudience": "The audience claim value is invalid 'aud'.",
 	} {
 		s := newTestServer(t, &Options{UploadAudienceErrorCode: code})
 		s.Me().AddEvent("e")
@@ -357,7 +357,7 @@ func TestUploadAuthorizationHeader(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
 			want := code
 			if want == "" {
-				want = "InvalidAudience"
+				want = "InvalidAudienceForResource"
 			}
 			assert.Equal(t, want, r.errorCode(t))
 			assert.Contains(t, string(r.body), msg)
