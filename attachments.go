@@ -33,24 +33,9 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // before any request (use Upload); an empty name or an invalid id is
 // ErrInvalidInput; Graph's errors are *GraphError.
 //
-// A POST that may have reached Graph (a 504 or other 5xx, a connection lost
-// after the request was sent, a cut-off or undecodable 201) is not sent again
-// blindly: after the backoff wait, the event's attachments are listed
-// (metadata only), and an attachment of the same kind, name and content type
-// (any content type when f.ContentType is empty) modified since the call
-// began and holding the same bytes (read back through $value) is returned
-// instead; only if there is none is the POST sent again.
-// The call's start is put on Graph's clock with the list answer's Date
-// header, with two seconds of slack for its one-second resolution. The same
-// check runs once more when the retries are exhausted, and, for at most five
-// seconds, when ctx ends while such an answer is arriving.
-//
-// Limits of the rule: two calls that attach the same name, content type and
-// bytes to the same event at the same time may both be answered with the
-// same attachment if both attempts are ambiguous, and so may an identical
-// attachment added by someone else within the call's window; and if the
-// check itself fails, the call fails with that error rather than risk a
-// duplicate.
+// A POST that may have reached Graph is not sent again before the
+// package doc's Duplicate check has looked for it; when that check cannot
+// decide, the error is ErrOutcomeUnknown.
 func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttachment, error) {
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")

@@ -76,7 +76,8 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// RetryOptions tunes the retry policy (see retry.go).
+// RetryOptions tunes how often and how long the client waits before sending
+// a request again (the package doc's Retries and throttling).
 type RetryOptions struct {
 	// MaxRetries is the retries after the first attempt; 0 means 4, negative none.
 	MaxRetries int

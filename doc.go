@@ -78,8 +78,10 @@
 //
 // A *GraphError answers errors.Is for the sentinel of its status:
 // ErrNotFound (404), ErrUnauthorized (401), ErrForbidden (403), ErrTooLarge
-// (413) and ErrThrottled (429). ErrInvalidInput and ErrTooLarge also report
-// input refused before anything is sent. Branch on the sentinel or on Code,
+// (413, 400 "Maximum request length exceeded.", ErrorMessageSizeExceeded)
+// and ErrThrottled (429). ErrInvalidInput and ErrTooLarge also report input
+// refused before anything is sent. [ErrOutcomeUnknown] reports a create that
+// may or may not have landed (see Duplicate check). Branch on the sentinel or on Code,
 // never on Message, which Graph may reword or translate:
 //
 //	_, err := atts.AddFile(ctx, f)
@@ -105,17 +107,9 @@
 // deadline, is not slept: the answer is returned at once as a *GraphError
 // with RetryAfter set, so the caller can schedule the work later.
 //
-// The duplicate guard: a POST that may have reached Graph (a 504, a
-// connection lost after the request was sent, a cut-off answer) is never sent
-// again blindly. The event's attachments are listed first, and an attachment
-// of the same name, kind and content type created since the call began (for
-// a file, with the same bytes, read back through $value) is returned as the
-// result instead. If the caller's ctx ends while such an
-// answer is still arriving, the check still runs, for at most five seconds,
-// so the call returns the attachment rather than an error that a retry by
-// the caller would turn into a duplicate. Two calls racing to attach the same
-// name to the same event can be told apart only by their ids; see
-// [Attachments.AddFile] for the rule's limits.
+// What is sent again, and when, is one table (a request that may have
+// landed is never sent again before Graph's state is read); see Duplicate
+// check for how that state is read.
 //
 // Outlook allows four concurrent requests per mailbox and answers 429 beyond
 // that; the client queues requests per mailbox to ClientOptions.MailboxConcurrency
@@ -125,6 +119,40 @@
 // ClientOptions.Logger (a [*slog.Logger]) gets one record per attempt with the
 // method, the path, the status, the attempt number and Graph's request-id;
 // never a token, content or a query string.
+//
+// # Duplicate check
+//
+// A create whose request may have reached Graph but got no usable answer (a
+// POST answered 504 or 500, a connection lost after the request was sent, a
+// cut-off 201, or an upload whose last chunk's answer was lost) is never
+// sent again blindly. The SDK first lists the event's attachments (metadata
+// only) and looks for the one it sent. An attachment is taken for it when
+// all of these hold:
+//
+//   - the same kind (file or item) and inline flag, and the name exactly as
+//     Graph stores it (bytes that are not valid UTF-8 become U+FFFD);
+//   - modified no earlier than the call's start, put on Graph's clock with
+//     the list answer's Date header, less one minute for the skew between
+//     Graph's front ends and the mailbox store;
+//   - for a file: the same content id and content type (any, when the call
+//     left it to Graph), read from its metadata, and the same bytes, read
+//     back through $value (length and sha256);
+//   - for an item: the same item type and the item's own fields (a subject,
+//     a contact's names, a text body), read back with
+//     $expand=microsoft.graph.itemattachment/item.
+//
+// Candidates are read newest first; the first that matches is the result
+// of the call, which then succeeds without sending anything again. With
+// none, the request is sent again (if retries are left). The check's reads
+// are retried like any GET. When they fail anyway, or ctx ends before the
+// check could run, the call fails with [ErrOutcomeUnknown]: the attachment
+// may exist. If ctx ends while an answer that may hold a success is
+// arriving, the check still runs, for at most five seconds.
+//
+// Limits of the rule: an identical attachment (same name, flags and bytes)
+// added by someone else within the minute before the call may be taken for
+// the call's own, and two calls attaching identical content to the same
+// event at the same time may both be answered with one of them.
 //
 // # National clouds
 //

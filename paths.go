@@ -81,8 +81,9 @@ type CalendarPath struct{ r route }
 // EventPath is an event in one of the calendars above.
 type EventPath struct{ r route }
 
-// Attachments is the attachments collection of an event, where the
-// operations in attachments.go and upload.go live.
+// Attachments is the attachments collection of an event,
+// {route}/attachments: the operations (add, upload, list, get, content,
+// delete) are its methods.
 type Attachments struct{ r route }
 
 // Me is the signed-in user's mailbox: /me. It needs a delegated credential;
