@@ -216,10 +216,6 @@ func txSorted(all map[string]*txExchange) []*txExchange {
 	return out
 }
 
-func txIsJSON(h http.Header) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	return mt == "application/json"
-}
 
 // TestTranscriptGraphtest sends each transcript's request to graphtest.
 func TestTranscriptGraphtest(t *testing.T) {
