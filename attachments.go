@@ -1,6 +1,7 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -55,36 +55,20 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 		return nil, err
 	}
 	out := new(FileAttachment)
-	cl := &call{
-		method:      http.MethodPost,
-		url:         u,
-		mailbox:     a.r.mailbox(),
-		body:        body.reader,
-		bodyLen:     body.len(),
-		contentType: "application/json",
-		okStatus:    http.StatusCreated,
-		decode: func(resp *http.Response) error {
-			if err := decodeCreatedFile(resp.Body, out); err != nil {
-				return err
-			}
-			out.ContentBytes = f.ContentBytes
-			return nil
-		},
-	}
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
 	sent.size, sent.sum = int64(len(f.ContentBytes)), sha256Sum(f.ContentBytes)
-	cl.dedupe = a.dedupe(sent, func(found Attachment) {
-		if ff, ok := found.(*FileAttachment); ok {
-			*out = *ff
-			out.ContentBytes = f.ContentBytes
-		}
+	err = a.create(ctx, u, body.reader, body.len(), sent, func(resp *http.Response) error {
+		return decodeCreatedFile(resp.Body, out)
+	}, func(found Attachment) {
+		*out = *found.(*FileAttachment)
 	})
-	if err := a.r.c.do(ctx, cl); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, fmt.Errorf("eventattach: Graph refused the POST of %q (%d bytes of JSON) as too large; Upload sends it through an upload session instead: %w", f.Name, body.len(), err)
-		}
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("eventattach: Graph refused the POST of %q (%d bytes of JSON) as too large; Upload sends it through an upload session instead: %w", f.Name, body.len(), err)
+	}
+	if err != nil {
 		return nil, err
 	}
+	out.ContentBytes = f.ContentBytes
 	return out, nil
 }
 
@@ -93,7 +77,8 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 // returns the created attachment (201 Created; Graph does not echo the item,
 // so Item is i.Item). An item whose JSON is MaxAddSize or more is ErrTooLarge; a
 // nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
-// are *GraphError. Retries follow the rule of AddFile.
+// are *GraphError, and ErrOutcomeUnknown when a POST that may have landed
+// could not be checked (see the package doc's Duplicate check).
 func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttachment, error) {
 	if i == nil {
 		return nil, invalidInput("item attachment is nil")
@@ -117,40 +102,26 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 		return nil, err
 	}
 	out := new(ItemAttachment)
-	cl := &call{
-		method:      http.MethodPost,
-		url:         a.r.c.base + path,
-		mailbox:     a.r.mailbox(),
-		body:        func() (io.Reader, error) { return strings.NewReader(string(payload)), nil },
-		bodyLen:     int64(len(payload)),
-		contentType: "application/json",
-		okStatus:    http.StatusCreated,
-		decode: func(resp *http.Response) error {
-			if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
-				return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
-			}
-			if out.ID == "" {
-				return fmt.Errorf("eventattach: the created item attachment has no id")
-			}
-			if out.Item == nil {
-				out.Item = i.Item
-			}
-			return nil
-		},
-	}
 	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
-	cl.dedupe = a.dedupe(sent, func(found Attachment) {
-		if fi, ok := found.(*ItemAttachment); ok {
-			*out = *fi
-			out.Item = i.Item
+	body := func() (io.Reader, error) { return bytes.NewReader(payload), nil }
+	err = a.create(ctx, a.r.c.base+path, body, int64(len(payload)), sent, func(resp *http.Response) error {
+		if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
+			return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
 		}
+		if out.ID == "" {
+			return fmt.Errorf("eventattach: the created item attachment has no id")
+		}
+		return nil
+	}, func(found Attachment) {
+		*out = *found.(*ItemAttachment)
 	})
-	if err := a.r.c.do(ctx, cl); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, fmt.Errorf("eventattach: Graph refused the POST of item %q (%d bytes of JSON) as too large; items cannot go through upload sessions, so make it smaller: %w", i.Name, len(payload), err)
-		}
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("eventattach: Graph refused the POST of item %q (%d bytes of JSON) as too large; items cannot go through upload sessions, so make it smaller: %w", i.Name, len(payload), err)
+	}
+	if err != nil {
 		return nil, err
 	}
+	out.Item = i.Item // Graph does not echo it
 	return out, nil
 }
 
@@ -188,7 +159,7 @@ func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error
 // whose answer is larger than 8 MiB (maxAnswerSize).
 func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
 	var all []Attachment
-	_, err := a.list(ctx, func(att Attachment, _ time.Time) { all = append(all, att) })
+	_, err := a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
 	return all, err
 }
 
@@ -204,7 +175,7 @@ const maxListPages = 10000
 
 // list walks every page and reports each attachment and the server's clock
 // (from the Date header of the first page) for the dedupe check.
-func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time)) (time.Time, error) {
+func (a Attachments) list(ctx context.Context, requestID string, each func(Attachment, time.Time)) (time.Time, error) {
 	path, err := a.r.path()
 	if err != nil {
 		return time.Time{}, err
@@ -225,11 +196,12 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 			return serverNow, err
 		}
 		var page listPage
-		cl := &call{
-			method:   http.MethodGet,
-			url:      next,
-			mailbox:  a.r.mailbox(),
-			okStatus: http.StatusOK,
+		ex := &exchange{
+			method:    http.MethodGet,
+			url:       next,
+			mailbox:   a.r.mailbox(),
+			requestID: requestID,
+			okStatus:  http.StatusOK,
 			decode: func(resp *http.Response) error {
 				if serverNow.IsZero() {
 					serverNow, _ = http.ParseTime(resp.Header.Get("Date"))
@@ -237,7 +209,7 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 				return json.NewDecoder(newBoundedAnswer(resp)).Decode(&page)
 			},
 		}
-		if err := a.r.c.do(ctx, cl); err != nil {
+		if err := a.r.c.do(ctx, ex); err != nil {
 			return serverNow, err
 		}
 		for _, raw := range page.Value {
@@ -256,7 +228,7 @@ func (a Attachments) list(ctx context.Context, each func(Attachment, time.Time))
 // would send the bearer token elsewhere.
 func (a Attachments) checkNextLink(link string) error {
 	u, err := url.Parse(link)
-	if err != nil || !a.r.c.hcTransport().sendsToken(u) {
+	if err != nil || !a.r.c.sendsToken(u) {
 		return fmt.Errorf("eventattach: refusing @odata.nextLink outside %s", a.r.c.baseHost)
 	}
 	return nil
@@ -266,7 +238,7 @@ func (a Attachments) checkNextLink(link string) error {
 // The result is a *FileAttachment, *ItemAttachment or *ReferenceAttachment by
 // its @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
 func (a Attachments) Get(ctx context.Context, id string) (Attachment, error) {
-	return a.get(ctx, id, "")
+	return a.get(ctx, "", id, "")
 }
 
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
@@ -277,30 +249,12 @@ func (a Attachments) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return a.r.c.do(ctx, &call{
+	return a.r.c.do(ctx, &exchange{
 		method:   http.MethodDelete,
 		url:      a.r.c.base + path,
 		mailbox:  a.r.mailbox(),
 		okStatus: http.StatusNoContent,
 	})
-}
-
-// dedupe returns the check a POST runs before it is re-sent, and once more
-// when it gives up: the package doc's Duplicate check, through findSent.
-// found receives the attachment it settles on.
-func (a Attachments) dedupe(s *sentAttachment, found func(Attachment)) func(context.Context) (bool, error) {
-	start := time.Now()
-	return func(ctx context.Context) (bool, error) {
-		att, err := a.findSent(ctx, s, start)
-		if err != nil {
-			return false, fmt.Errorf("eventattach: checking whether an earlier attempt landed: %w", err)
-		}
-		if att == nil {
-			return false, nil
-		}
-		found(att)
-		return true, nil
-	}
 }
 
 // describe returns the fields the dedupe check compares.

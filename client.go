@@ -1,24 +1,17 @@
 package eventattach
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/google/uuid"
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Version is this SDK's version, sent in the User-Agent.
@@ -96,7 +89,8 @@ type Client struct {
 	baseHost string // scheme://host[:port]; the only origin that receives tokens
 	loopback bool   // base is a loopback http(s) server (graphtest)
 	cloud    Cloud
-	hc       *http.Client
+	rt       http.RoundTripper // the caller's transport, or a pooled default
+	timeout  time.Duration     // the caller's http.Client.Timeout
 	tokens   *tokenCache
 	retry    RetryOptions
 	limiter  *mailboxLimiter
@@ -154,11 +148,7 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		t.MaxIdleConnsPerHost = 32
 		rt = t
 	}
-	c.hc = &http.Client{
-		Transport:     &transport{base: rt, c: c},
-		Timeout:       timeout,
-		CheckRedirect: checkRedirect,
-	}
+	c.rt, c.timeout = rt, timeout
 	return c, nil
 }
 
@@ -241,238 +231,6 @@ func resolveRetry(r RetryOptions) RetryOptions {
 	return r
 }
 
-// checkRedirect never follows a redirect of a write (the answer is returned
-// as an error instead, so nothing is sent twice) and follows reads; the
-// transport decides per host whether a token goes along.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		return http.ErrUseLastResponse
-	}
-	if len(via) >= 10 {
-		return errors.New("eventattach: stopped after 10 redirects")
-	}
-	return nil
-}
-
-// call is one SDK operation's request, carried through go-retryablehttp's
-// attempts; the transport finds it in the request's context.
-type call struct {
-	c               *Client
-	method          string
-	url             string
-	mailbox         string
-	body            func() (io.Reader, error) // nil: no body; called once per attempt
-	bodyLen         int64
-	contentType     string
-	okStatus        int                                     // the success status (200, 201 or 204)
-	decode          func(*http.Response) error              // reads a success answer
-	dedupe          func(ctx context.Context) (bool, error) // POST only: did an earlier attempt land?
-	noAuth          bool                                    // upload-session chunks are pre-authenticated
-	keepBody        bool                                    // decode takes the success body over (Content)
-	accept          string                                  // "" means application/json
-	clientRequestID string
-
-	userCtx          context.Context
-	attempts         int
-	wrote            atomic.Bool // the current attempt's request was written in full
-	authHeader       string      // the token the current attempt carried
-	claims           string      // CAE claims to pass to the credential
-	reauthed         bool
-	needDedupe       bool
-	maybeLanded      bool
-	checkErr         error // the last duplicate check's failure
-	deduped          bool
-	gaveUp           string
-	lastErr          *GraphError
-	lastTransportErr error
-	slotErr          error // the wait for a mailbox slot that ctx ended
-
-	hdrVals [5]string             // the values of the headers do sets
-	trace   httptrace.ClientTrace // reports when an attempt was written
-	rc      retryablehttp.Client
-}
-
-type callKey struct{}
-
-func (cl *call) ok(status int) bool { return status == cl.okStatus }
-
-func (cl *call) wroteRequest(info httptrace.WroteRequestInfo) {
-	if info.Err == nil {
-		cl.wrote.Store(true)
-	}
-}
-
-// The go-retryablehttp hooks are plain functions that find their call in
-// the request's context, so a call allocates no method values for them.
-func callOf(ctx context.Context) *call { return ctx.Value(callKey{}).(*call) }
-
-func checkRetryHook(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	return callOf(ctx).checkRetry(ctx, resp, err)
-}
-
-func prepareRetryHook(req *http.Request) error { return callOf(req.Context()).prepareRetry(req) }
-
-// backoffHook returns RetryWaitMin, where checkRetry puts the call's wait.
-func backoffHook(wait, _ time.Duration, _ int, _ *http.Response) time.Duration { return wait }
-
-func (cl *call) idempotent() bool { return cl.method != http.MethodPost }
-
-// keepError reads (at most 64 KiB of) an error answer into lastErr and puts
-// the bytes back, so go-retryablehttp can drain and our caller can read.
-func (cl *call) keepError(resp *http.Response) *GraphError {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	cl.lastErr = parseGraphError(resp.StatusCode, resp.Header, body, cl.clientRequestID)
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 && cl.lastErr.Message == "" {
-		// Only writes stop at a redirect: say why, and where it pointed.
-		target := "another URL"
-		if u, err := resp.Location(); err == nil {
-			target = u.Scheme + "://" + u.Host
-		}
-		cl.lastErr.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
-	}
-	return cl.lastErr
-}
-
-// do runs one call with retries and returns nil once decode has read the
-// success answer (or dedupe found the attachment).
-func (c *Client) do(ctx context.Context, cl *call) error {
-	cl.c = c
-	if cl.clientRequestID == "" {
-		cl.clientRequestID = uuid.NewString()
-	}
-	// A credential failure fails the call before anything is sent.
-	if !cl.noAuth {
-		if _, err := c.tokens.authorization(ctx, ""); err != nil {
-			return err
-		}
-	}
-	// The dedupe check runs its own requests: they get the caller's ctx,
-	// not this call's trace and identity.
-	cl.userCtx = ctx
-	ctx = context.WithValue(ctx, callKey{}, cl)
-	cl.trace.WroteRequest = cl.wroteRequest
-	ctx = httptrace.WithClientTrace(ctx, &cl.trace)
-	var body any
-	if cl.body != nil {
-		body = retryablehttp.ReaderFunc(cl.body)
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, cl.url, body)
-	if err != nil {
-		return fmt.Errorf("eventattach: building request: %w", err)
-	}
-	// Canonical keys, values in cl: no allocation per header. (net/http
-	// only reads them; the transport gives each attempt its own map.)
-	h := req.Header
-	if cl.body != nil {
-		req.ContentLength = cl.bodyLen
-		cl.hdrVals[0] = cl.contentType
-		h["Content-Type"] = cl.hdrVals[0:1:1]
-	}
-	accept := cl.accept
-	if accept == "" {
-		accept = "application/json"
-	}
-	cl.hdrVals[1], cl.hdrVals[2], cl.hdrVals[3], cl.hdrVals[4] = accept, userAgent, cl.clientRequestID, "true"
-	h["Accept"] = cl.hdrVals[1:2:2]
-	h["User-Agent"] = cl.hdrVals[2:3:3]
-	h["Client-Request-Id"] = cl.hdrVals[3:4:4]
-	h["Return-Client-Request-Id"] = cl.hdrVals[4:5:5]
-	req.SetResponseHandler(func(resp *http.Response) error {
-		if !cl.ok(resp.StatusCode) {
-			return nil
-		}
-		if cl.keepBody {
-			return cl.decode(resp)
-		}
-		defer resp.Body.Close()
-		if cl.decode == nil {
-			_, err := io.Copy(io.Discard, resp.Body)
-			return err
-		}
-		return cl.decode(resp)
-	})
-	cl.rc = retryablehttp.Client{
-		HTTPClient:   c.hc,
-		RetryMax:     c.retry.MaxRetries,
-		CheckRetry:   checkRetryHook,
-		Backoff:      backoffHook,
-		PrepareRetry: prepareRetryHook,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-	}
-	resp, err := cl.rc.Do(req)
-	if cl.deduped || errors.Is(err, errDeduped) {
-		return nil
-	}
-	if err == nil && resp != nil && cl.ok(resp.StatusCode) {
-		return nil
-	}
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	// The last attempt may have landed (a 504, a reset after writing, an
-	// answer cut off by the deadline): look once more before reporting a
-	// failure the caller would retry into a duplicate. When ctx is already
-	// done, the look gets a short grace period of its own.
-	if cl.maybeLanded && cl.dedupe != nil {
-		lookCtx := cl.userCtx
-		if lookCtx.Err() != nil {
-			var cancel context.CancelFunc
-			lookCtx, cancel = context.WithTimeout(context.WithoutCancel(lookCtx), dedupeGrace)
-			defer cancel()
-		}
-		found, derr := cl.dedupe(lookCtx)
-		switch {
-		case derr == nil && found:
-			return nil
-		case derr != nil:
-			if cl.checkErr != nil && errors.Is(err, cl.checkErr) {
-				err = nil // the check's failure, reported below: the cause is the last answer
-			}
-			return unknownOutcome(fmt.Sprintf("%s %s", cl.method, redact(cl.url)), cl.failure(ctx, err), derr)
-		}
-	}
-	return cl.failure(ctx, err)
-}
-
-// failure builds the error of a call that did not succeed.
-func (cl *call) failure(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && (err == nil || errors.Is(err, ctxErr)) {
-		var cause error = ctxErr
-		if cl.slotErr != nil {
-			cause = cl.slotErr // wraps ctxErr, and says what held the mailbox's slots
-		}
-		if cl.lastErr != nil {
-			return fmt.Errorf("eventattach: %s %s: %w (last answer: %v)", cl.method, redact(cl.url), cause, cl.lastErr)
-		}
-		return fmt.Errorf("eventattach: %s %s: %w", cl.method, redact(cl.url), cause)
-	}
-	var ce *credentialError
-	if errors.As(err, &ce) {
-		return err
-	}
-	if err == nil && cl.lastErr != nil {
-		switch {
-		case cl.gaveUp != "":
-			return fmt.Errorf("eventattach: not retried: %s: %w", cl.gaveUp, cl.lastErr)
-		case cl.attempts > 1:
-			return fmt.Errorf("eventattach: after %d attempts: %w", cl.attempts, cl.lastErr)
-		}
-		return cl.lastErr
-	}
-	if err == nil {
-		err = cl.lastTransportErr
-	}
-	if err == nil {
-		err = errors.New("no answer")
-	}
-	if cl.gaveUp != "" {
-		return fmt.Errorf("eventattach: %s %s: not retried: %s: %w", cl.method, redact(cl.url), cl.gaveUp, stripURL(err))
-	}
-	return fmt.Errorf("eventattach: %s %s after %d attempt(s): %w", cl.method, redact(cl.url), cl.attempts, stripURL(err))
-}
-
 // redact drops the query string, where upload URLs carry their authtoken.
 func redact(u string) string {
 	if i := strings.IndexByte(u, '?'); i >= 0 {
@@ -498,134 +256,10 @@ func decodeClaims(s string) string {
 	return s
 }
 
-// transport adds the bearer token (only for the Graph origin), the mailbox
-// concurrency cap and the per-attempt log record around the caller's
-// RoundTripper.
-type transport struct {
-	base http.RoundTripper
-	c    *Client
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	cl, _ := ctx.Value(callKey{}).(*call)
-	// Our own request, but go-retryablehttp may still hold the previous
-	// attempt's copy: work on a copy with its own header map. A shallow copy
-	// is enough (Clone's deep copy of the URL and the header values costs 3
-	// allocations): nothing downstream writes to either.
-	r := new(http.Request)
-	*r = *req
-	r.Header = make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		r.Header[k] = v
-	}
-	if t.sendsToken(r.URL) && (cl == nil || !cl.noAuth) {
-		claims := ""
-		if cl != nil {
-			claims, cl.claims = cl.claims, ""
-		}
-		h, hv, err := t.c.tokens.authorizationValues(ctx, claims)
-		if err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		r.Header["Authorization"] = hv
-		if cl != nil {
-			cl.authHeader = h
-		}
-	} else {
-		// A token never leaves the Graph origin: not to an upload host, not
-		// after a redirect.
-		r.Header.Del("Authorization")
-	}
-	var sem chan struct{}
-	if cl != nil {
-		cl.attempts++
-		cl.wrote.Store(false)
-		var err error
-		if sem, err = t.c.limiter.acquire(ctx, cl.mailbox); err != nil {
-			closeBody(req)
-			cl.slotErr = err
-			return nil, err
-		}
-	}
-	start := time.Now()
-	resp, err := t.base.RoundTrip(r)
-	if sem != nil {
-		if err != nil {
-			<-sem
-		} else {
-			resp.Body = &releasingBody{ReadCloser: resp.Body, sem: sem}
-		}
-	}
-	if t.c.logger != nil {
-		t.log(ctx, r, cl, resp, err, time.Since(start))
-	}
-	return resp, err
-}
-
-// closeBody keeps the RoundTripper contract on an early return: the body is
-// closed even on errors (an upload chunk's buffer waits for it).
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
-}
-
 // sendsToken says whether u is on the Graph origin the client was built for.
-func (t *transport) sendsToken(u *url.URL) bool {
-	base := t.c.baseHost
+func (c *Client) sendsToken(u *url.URL) bool {
+	base := c.baseHost
 	return len(base) == len(u.Scheme)+3+len(u.Host) &&
 		strings.EqualFold(base[:len(u.Scheme)], u.Scheme) &&
 		strings.EqualFold(base[len(u.Scheme)+3:], u.Host)
 }
-
-// log writes one record per attempt: method, route (the path, never the
-// query), status, attempt, duration and Graph's request-id.
-func (t *transport) log(ctx context.Context, r *http.Request, cl *call, resp *http.Response, err error, d time.Duration) {
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs,
-		slog.String("method", r.Method),
-		slog.String("route", r.URL.EscapedPath()),
-	)
-	if cl != nil {
-		attrs = append(attrs, slog.Int("attempt", cl.attempts), slog.String("client-request-id", cl.clientRequestID))
-	}
-	attrs = append(attrs, slog.Duration("duration", d))
-	level := slog.LevelDebug
-	if err != nil {
-		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", stripURL(err).Error()))
-	} else {
-		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request-id", resp.Header.Get("request-id")))
-		if resp.StatusCode >= 400 {
-			level = slog.LevelWarn
-		}
-	}
-	if r.URL.RawQuery != "" {
-		// An upload URL's host may echo its authtoken (in a header, an error):
-		// no query value reaches a log record.
-		for i, a := range attrs {
-			if a.Value.Kind() == slog.KindString {
-				attrs[i].Value = slog.StringValue(scrubQuery(a.Value.String(), r.URL.Query()))
-			}
-		}
-	}
-	t.c.logger.LogAttrs(ctx, level, "graph request", attrs...)
-}
-
-// scrubQuery cuts every value of q (4 characters or more, raw or escaped)
-// out of s.
-func scrubQuery(s string, q url.Values) string {
-	for _, vs := range q {
-		for _, v := range vs {
-			if len(v) >= 4 {
-				s = strings.ReplaceAll(s, v, "…")
-				s = strings.ReplaceAll(s, url.QueryEscape(v), "…")
-			}
-		}
-	}
-	return s
-}
-
-func (c *Client) hcTransport() *transport { return c.hc.Transport.(*transport) }

@@ -14,17 +14,22 @@ import (
 // id is ErrNotFound and an empty id ErrInvalidInput; an item attachment has
 // no $value (Graph answers 400).
 func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, error) {
+	return a.content(ctx, "", id)
+}
+
+func (a Attachments) content(ctx context.Context, requestID, id string) (io.ReadCloser, error) {
 	path, err := a.r.path(id)
 	if err != nil {
 		return nil, err
 	}
 	var body io.ReadCloser
-	cl := &call{
-		method:   http.MethodGet,
-		url:      a.r.c.base + path + "/$value",
-		mailbox:  a.r.mailbox(),
-		okStatus: http.StatusOK,
-		keepBody: true,
+	ex := &exchange{
+		method:    http.MethodGet,
+		url:       a.r.c.base + path + "/$value",
+		mailbox:   a.r.mailbox(),
+		requestID: requestID,
+		okStatus:  http.StatusOK,
+		keepBody:  true,
 		// Raw bytes on success, Graph's JSON on an error.
 		accept: "application/octet-stream, application/json",
 		decode: func(resp *http.Response) error {
@@ -35,7 +40,7 @@ func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, err
 			return nil
 		},
 	}
-	if err := a.r.c.do(ctx, cl); err != nil {
+	if err := a.r.c.do(ctx, ex); err != nil {
 		if body != nil {
 			body.Close()
 		}

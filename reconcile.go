@@ -60,13 +60,13 @@ const checkReads = 3
 // content type from its metadata and its bytes through $value (length and
 // sha256), an item's own fields through $expand. It returns nil, nil when
 // there is no such attachment, and an error when it cannot tell.
-func (a Attachments) findSent(ctx context.Context, s *sentAttachment, start time.Time) (Attachment, error) {
+func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAttachment, start time.Time) (Attachment, error) {
 	type candidate struct {
 		id  string
 		mod time.Time
 	}
 	var cands []candidate
-	serverNow, err := a.list(ctx, func(att Attachment, _ time.Time) {
+	serverNow, err := a.list(ctx, requestID, func(att Attachment, _ time.Time) {
 		name, _, kind, mod := describe(att)
 		if kind == s.odataType && name == s.name && inline(att) == s.isInline {
 			cands = append(cands, candidate{att.AttachmentID(), mod})
@@ -88,9 +88,9 @@ func (a Attachments) findSent(ctx context.Context, s *sentAttachment, start time
 		var found Attachment
 		var err error
 		if s.odataType == odataItemAttachment {
-			found, err = a.sameItem(ctx, c.id, s)
+			found, err = a.sameItem(ctx, requestID, c.id, s)
 		} else {
-			found, err = a.sameFile(ctx, c.id, s)
+			found, err = a.sameFile(ctx, requestID, c.id, s)
 		}
 		if err != nil {
 			return nil, err
@@ -115,8 +115,8 @@ func inline(att Attachment) bool {
 }
 
 // sameFile reads the candidate's metadata and, when it matches, its bytes.
-func (a Attachments) sameFile(ctx context.Context, id string, s *sentAttachment) (Attachment, error) {
-	meta, err := a.metadata(ctx, id)
+func (a Attachments) sameFile(ctx context.Context, requestID, id string, s *sentAttachment) (Attachment, error) {
+	meta, err := a.get(ctx, requestID, id, "?$select="+uploadSelect)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (a Attachments) sameFile(ctx context.Context, id string, s *sentAttachment)
 	}
 	var same bool
 	for n := 1; ; n++ {
-		same, err = a.contentMatches(ctx, id, s.size, s.sum)
+		same, err = a.contentMatches(ctx, requestID, id, s.size, s.sum)
 		if err == nil || ctx.Err() != nil || n == checkReads {
 			break
 		}
@@ -139,8 +139,8 @@ func (a Attachments) sameFile(ctx context.Context, id string, s *sentAttachment)
 
 // sameItem reads the candidate with its item and compares the item's own
 // fields with those sent.
-func (a Attachments) sameItem(ctx context.Context, id string, s *sentAttachment) (Attachment, error) {
-	got, err := a.get(ctx, id, "?$expand=microsoft.graph.itemattachment/item")
+func (a Attachments) sameItem(ctx context.Context, requestID, id string, s *sentAttachment) (Attachment, error) {
+	got, err := a.get(ctx, requestID, id, "?$expand=microsoft.graph.itemattachment/item")
 	if err != nil {
 		return nil, err
 	}
@@ -176,23 +176,19 @@ func sameBody(sent, got *ItemBody) bool {
 	return strings.TrimSpace(sent.Content) == strings.TrimSpace(got.Content)
 }
 
-// metadata reads one attachment without its content.
-func (a Attachments) metadata(ctx context.Context, id string) (Attachment, error) {
-	return a.get(ctx, id, "?$select="+uploadSelect)
-}
-
 // get reads one attachment: GET {route}/attachments/{id}{query}.
-func (a Attachments) get(ctx context.Context, id, query string) (Attachment, error) {
+func (a Attachments) get(ctx context.Context, requestID, id, query string) (Attachment, error) {
 	path, err := a.r.path(id)
 	if err != nil {
 		return nil, err
 	}
 	var out Attachment
-	err = a.r.c.do(ctx, &call{
-		method:   http.MethodGet,
-		url:      a.r.c.base + path + query,
-		mailbox:  a.r.mailbox(),
-		okStatus: http.StatusOK,
+	err = a.r.c.do(ctx, &exchange{
+		method:    http.MethodGet,
+		url:       a.r.c.base + path + query,
+		mailbox:   a.r.mailbox(),
+		requestID: requestID,
+		okStatus:  http.StatusOK,
 		decode: func(resp *http.Response) error {
 			raw, err := io.ReadAll(newBoundedAnswerOf(resp, maxGetAnswer))
 			if err != nil {
@@ -207,8 +203,8 @@ func (a Attachments) get(ctx context.Context, id, query string) (Attachment, err
 
 // contentMatches reports whether the attachment id holds exactly size bytes
 // whose sha256 is sum, streaming its $value (at most size+1 bytes are read).
-func (a Attachments) contentMatches(ctx context.Context, id string, size int64, sum []byte) (bool, error) {
-	body, err := a.Content(ctx, id)
+func (a Attachments) contentMatches(ctx context.Context, requestID, id string, size int64, sum []byte) (bool, error) {
+	body, err := a.content(ctx, requestID, id)
 	if err != nil {
 		return false, err
 	}

@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/eventattach/eventattach/graphtest"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/eventattach/eventattach/graphtest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -1,0 +1,577 @@
+package eventattach
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// uploader is one upload session in progress. Every request it makes goes
+// through the engine (send) with the upload's one client-request-id.
+type uploader struct {
+	a         Attachments
+	c         *Client
+	f         FileUpload
+	mailbox   string
+	started   time.Time
+	requestID string
+
+	url     string   // the upload URL, used exactly as Graph gave it
+	secrets []string // its query values, kept out of errors
+
+	buf      []byte // one chunk, reused
+	bufStart int64  // file offset of buf[0]
+	bufLen   int    // bytes of buf holding content
+	offset   int64  // the next byte the session expects
+	sentLast bool   // a PUT carrying the final byte has been sent
+	// bodies are closed by net/http when it is done reading a PUT's bytes
+	// from buf, which may be after the answer arrived: buf is refilled only
+	// once every one of them is closed.
+	bodies []chan struct{}
+	digest hash.Hash // sha256 of the content read so far
+}
+
+func newUploader(a Attachments, f FileUpload) *uploader {
+	return &uploader{a: a, c: a.r.c, f: f, mailbox: a.r.mailbox(), started: time.Now(), requestID: uuid.NewString()}
+}
+
+func (u *uploader) bufEnd() int64 { return u.bufStart + int64(u.bufLen) }
+
+func (u *uploader) run(ctx context.Context, sessionURL string) (*FileAttachment, error) {
+	if err := u.open(ctx, sessionURL); err != nil {
+		return nil, err
+	}
+	att, err := u.send(ctx)
+	if err != nil && u.sentLast && ctx.Err() != nil {
+		// ctx ended after the last chunk went out: it may have completed the
+		// attachment. Look (for a few seconds of grace) before reporting a
+		// failure the caller would retry into a duplicate.
+		gctx, cancel := graceCtx(ctx)
+		defer cancel()
+		found, ferr := u.findCreated(gctx, err)
+		switch {
+		case ferr == nil:
+			return found, nil
+		case errors.Is(ferr, ErrOutcomeUnknown):
+			return nil, ferr
+		}
+	}
+	if err != nil {
+		return nil, u.abandon(ctx, err)
+	}
+	return att, nil
+}
+
+// open creates the session: POST createUploadSession. Sending it twice is
+// harmless (an orphaned session holds nothing and expires on its own), so
+// the engine retries it like a GET.
+func (u *uploader) open(ctx context.Context, sessionURL string) error {
+	payload, err := json.Marshal(createSessionJSON{attachmentItemJSON{
+		AttachmentType: "file", Name: u.f.Name, Size: u.f.Size,
+		ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID,
+	}})
+	if err != nil {
+		return err
+	}
+	var sess sessionJSON
+	err = u.c.do(ctx, &exchange{
+		method:      http.MethodPost,
+		url:         sessionURL,
+		mailbox:     u.mailbox,
+		requestID:   u.requestID,
+		body:        func() (io.Reader, error) { return bytes.NewReader(payload), nil },
+		bodyLen:     int64(len(payload)),
+		contentType: "application/json",
+		okStatus:    http.StatusCreated,
+		decode: func(resp *http.Response) error {
+			if err := json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess); err != nil {
+				return fmt.Errorf("eventattach: decoding the upload session: %w", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := u.setURL(sess.UploadURL); err != nil {
+		return err
+	}
+	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
+	u.digest = sha256.New()
+	if len(sess.NextExpectedRanges) > 0 {
+		next, _, err := u.nextExpected(sess.NextExpectedRanges)
+		if err != nil {
+			return u.abandon(ctx, err)
+		}
+		u.offset = next
+	}
+	u.log(ctx, slog.LevelDebug, "upload session opened", slog.Int64("size", u.f.Size), slog.Int("chunkSize", len(u.buf)))
+	return nil
+}
+
+// setURL checks the upload URL: https, or http on loopback when the client
+// itself talks to a loopback server (graphtest). Its query values are
+// secrets from now on.
+func (u *uploader) setURL(raw string) error {
+	if raw == "" {
+		return errors.New("eventattach: the upload session has no uploadUrl")
+	}
+	p, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("eventattach: the upload URL %s does not parse", redact(raw))
+	}
+	for _, vs := range p.Query() {
+		for _, v := range vs {
+			if len(v) >= 4 {
+				u.secrets = append(u.secrets, v, url.QueryEscape(v))
+			}
+		}
+	}
+	if p.RawQuery != "" {
+		u.secrets = append(u.secrets, p.RawQuery)
+	}
+	switch {
+	case p.Host == "" || p.User != nil:
+		return fmt.Errorf("eventattach: refusing upload URL %s: it needs a host and no user info", redact(raw))
+	case p.Scheme == "https":
+	case p.Scheme == "http" && u.c.loopback && isLoopback(p.Hostname()):
+	default:
+		return fmt.Errorf("eventattach: refusing upload URL %s: it must be https", redact(raw))
+	}
+	u.url = raw
+	return nil
+}
+
+// send uploads the chunks and returns the created attachment. The engine
+// re-sends a chunk on its own only when it cannot have landed (429, 503,
+// not written); whatever may have landed comes back as reconcile, and then
+// the session's own account (GET of the upload URL) says what to send next.
+// Each chunk has RetryOptions.MaxRetries retries; progress restores them.
+func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
+	maxRetries := u.c.retry.MaxRetries
+	left := maxRetries
+	// A server that keeps taking a few bytes, or going back, would restore
+	// the retries forever: the whole upload has a budget of requests too.
+	budget := 4*(int(u.f.Size/int64(len(u.buf)))+1)*(maxRetries+1) + 16
+	for sent := 0; ; sent++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if sent > budget {
+			return nil, fmt.Errorf("eventattach: uploading %q: no end after %d requests to the upload URL (at byte %d of %d)", u.f.Name, sent, u.offset, u.f.Size)
+		}
+		if u.offset == u.bufEnd() && u.offset < u.f.Size {
+			if err := u.fill(ctx); err != nil {
+				return nil, err
+			}
+		}
+		from, to := u.offset, u.bufEnd()
+		ch := u.put(ctx, from, to, left)
+		left -= ch.retries
+		if to == u.f.Size {
+			u.sentLast = true
+		}
+		var ranges []string
+		switch {
+		case ch.err == nil && ch.location != "":
+			u.offset = to
+			u.progress()
+			return u.created(ctx, ch.location)
+		case ch.err == nil && len(ch.sess.NextExpectedRanges) > 0:
+			ranges = ch.sess.NextExpectedRanges
+		case ch.answer != nil && (ch.action == stop || ch.answer.Code == codeMessageSizeExceeded) &&
+			ch.answer.StatusCode != http.StatusRequestedRangeNotSatisfiable:
+			return u.refused(ctx, ch)
+		default:
+			// It may have landed (or a 200 said nothing, or a 416 says the
+			// session expects other bytes): ask the session.
+			u.log(ctx, slog.LevelWarn, "upload chunk's outcome unknown; asking the session what it holds",
+				slog.Int64("from", from), slog.Int64("to", to-1), slog.String("error", u.scrubString(errString(ch.err))))
+			st := u.status(ctx)
+			switch {
+			case st.gone && u.sentLast:
+				return u.findCreated(ctx, ch.err)
+			case st.err != nil:
+				return nil, u.failed(st.err)
+			case len(st.ranges) == 0 && u.sentLast:
+				return u.findCreated(ctx, errors.New("eventattach: the upload session expects no more bytes but sent no Location"))
+			case len(st.ranges) == 0:
+				return nil, u.failed(errors.New("eventattach: the upload session answered without nextExpectedRanges"))
+			}
+			ranges = st.ranges
+		}
+		if err := u.advance(ctx, ranges); err != nil {
+			return nil, err
+		}
+		if u.offset > from {
+			left = maxRetries
+			continue
+		}
+		// No progress: a retry of this chunk, after the backoff.
+		if left <= 0 {
+			return nil, u.giveUp(ch.err)
+		}
+		d, why := waitBefore(maxRetries-left, 0, false, u.c.retry.BaseDelay, u.c.retry.MaxDelay, deadlineOf(ctx), time.Now())
+		if why != "" {
+			return nil, fmt.Errorf("eventattach: uploading %q: not retried: %s: %w", u.f.Name, why, ch.err)
+		}
+		if err := sleep(ctx, d); err != nil {
+			return nil, err
+		}
+		left--
+	}
+}
+
+// chunk is how a PUT of the upload URL ended.
+type chunk struct {
+	outcome
+	sess     sessionJSON // a 200's answer
+	location string      // a 201's Location
+}
+
+// put sends buf's bytes [from, to) of the file to the upload URL, without
+// any Authorization header, each attempt bounded by FileUpload.ChunkTimeout.
+func (u *uploader) put(ctx context.Context, from, to int64, retries int) chunk {
+	ctx, cancel := context.WithTimeout(ctx, u.f.ChunkTimeout)
+	defer cancel()
+	var ch chunk
+	ch.outcome = u.c.send(ctx, &exchange{
+		method:    http.MethodPut,
+		url:       u.url,
+		mailbox:   u.mailbox,
+		requestID: u.requestID,
+		body: func() (io.Reader, error) {
+			done := make(chan struct{})
+			u.bodies = append(u.bodies, done)
+			return &chunkBody{Reader: bytes.NewReader(u.buf[from-u.bufStart : to-u.bufStart]), done: done}, nil
+		},
+		bodyLen:      to - from,
+		contentType:  "application/octet-stream",
+		contentRange: fmt.Sprintf("bytes %d-%d/%d", from, to-1, u.f.Size),
+		decode: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusCreated {
+				ch.location = resp.Header.Get("Location")
+				if ch.location == "" {
+					ch.location = "-" // created, but no Location to read the id from
+				}
+				return nil
+			}
+			ch.sess = sessionJSON{}
+			return json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&ch.sess)
+		},
+		mayLand: true,
+		upload:  true,
+	}, retries)
+	return ch
+}
+
+// sessionStatus is what GET of the upload URL said.
+type sessionStatus struct {
+	ranges []string
+	gone   bool // 404: the session is over (completed, expired or deleted)
+	err    error
+}
+
+// status asks the session which bytes it still needs.
+func (u *uploader) status(ctx context.Context) sessionStatus {
+	var sess sessionJSON
+	out := u.c.send(ctx, &exchange{
+		method:    http.MethodGet,
+		url:       u.url,
+		mailbox:   u.mailbox,
+		requestID: u.requestID,
+		okStatus:  http.StatusOK,
+		decode: func(resp *http.Response) error {
+			return json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess)
+		},
+		upload: true,
+	}, u.c.retry.MaxRetries)
+	switch {
+	case out.err == nil:
+		return sessionStatus{ranges: sess.NextExpectedRanges}
+	case out.answer != nil && out.answer.StatusCode == http.StatusNotFound:
+		return sessionStatus{gone: true, err: out.err}
+	}
+	return sessionStatus{err: out.err}
+}
+
+// refused explains a chunk Graph refused for good.
+func (u *uploader) refused(ctx context.Context, ch chunk) (*FileAttachment, error) {
+	ge := ch.answer
+	switch {
+	case ge.Code == codeMessageSizeExceeded:
+		// The mailbox's maximum message size (35 MB by default in Exchange
+		// Online, set by its admins) is reached mid-upload: no retry helps.
+		return nil, fmt.Errorf("%w: the mailbox refused %q after %d of its %d bytes: it exceeds the mailbox's maximum message size (Exchange Online's default is 35 MB; an admin can raise it): %w",
+			ErrTooLarge, u.f.Name, u.offset, u.f.Size, ch.err)
+	case ge.StatusCode == http.StatusUnauthorized:
+		// The upload URL carries its own authtoken and takes no bearer token:
+		// a 401 means that URL expired or the request went to the wrong host.
+		return nil, fmt.Errorf("eventattach: uploading %q: the upload URL refused the request (it expired, or it is not the URL Graph returned); start the upload again: %w", u.f.Name, ch.err)
+	case ge.StatusCode == http.StatusNotFound && u.sentLast:
+		return u.findCreated(ctx, ch.err)
+	}
+	return nil, u.failed(ch.err)
+}
+
+// fill reads the next chunk of content into the buffer, once no earlier PUT
+// can still be reading it; after the last one it checks that the content
+// ends there.
+func (u *uploader) fill(ctx context.Context) error {
+	for _, done := range u.bodies {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	u.bodies = u.bodies[:0]
+	u.bufStart, u.bufLen = u.bufEnd(), 0
+	n := min(int64(len(u.buf)), u.f.Size-u.bufStart)
+	got, err := readFull(ctx, u.f.Content, u.buf[:n])
+	u.bufLen = got
+	u.digest.Write(u.buf[:got])
+	if err != nil {
+		return contentError(err, u.bufStart+int64(got), u.f.Size)
+	}
+	if u.bufEnd() == u.f.Size {
+		return checkContentEnd(ctx, u.f.Content, u.f.Size)
+	}
+	return nil
+}
+
+// advance moves the offset to where the session's ranges say it expects
+// the next byte, and reports progress.
+func (u *uploader) advance(ctx context.Context, ranges []string) error {
+	next, _, err := u.nextExpected(ranges)
+	if err != nil {
+		return err
+	}
+	if next < u.offset {
+		u.log(ctx, slog.LevelWarn, "upload session went back; resending from its offset", slog.Int64("from", next), slog.Int64("had", u.offset))
+	}
+	moved := next != u.offset
+	u.offset = next
+	if moved {
+		u.progress()
+	}
+	return nil
+}
+
+// nextExpected reads the first missing byte from nextExpectedRanges (the
+// lowest start of its entries, see parseRange) and checks it is a byte
+// Upload can send: not one it has already dropped from its buffer, nor one
+// it has not sent yet.
+func (u *uploader) nextExpected(ranges []string) (int64, int64, error) {
+	if len(ranges) == 0 {
+		return 0, 0, errors.New("eventattach: the upload session answered without nextExpectedRanges")
+	}
+	start, end := int64(-1), int64(-1)
+	for _, r := range ranges {
+		a, b, err := parseRange(r, u.f.Size)
+		if err != nil {
+			return 0, 0, err
+		}
+		if start < 0 || a < start {
+			start, end = a, b
+		}
+	}
+	switch {
+	case start > u.bufEnd():
+		return 0, 0, fmt.Errorf("eventattach: the upload session expects byte %d, but only %d were sent", start, u.bufEnd())
+	case start < u.bufStart:
+		return 0, 0, fmt.Errorf("eventattach: the upload session lost bytes it had acknowledged: it expects byte %d, and Content cannot go back before byte %d", start, u.bufStart)
+	}
+	return start, end, nil
+}
+
+// parseRange reads one entry of nextExpectedRanges for a file of size bytes:
+// "N" (from N to the end: what Outlook sends, resources/uploadsession.md),
+// "N-" (the same, as OneDrive writes it) or "N-M" (bytes N to M inclusive).
+// It returns the half-open range [a, b).
+func parseRange(r string, size int64) (int64, int64, error) {
+	as, bs, _ := strings.Cut(strings.TrimSpace(r), "-")
+	a, err := strconv.ParseInt(as, 10, 64)
+	if err != nil || a < 0 || a >= size {
+		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
+	}
+	if bs == "" {
+		return a, size, nil
+	}
+	b, err := strconv.ParseInt(bs, 10, 64)
+	if err != nil || b < a || b >= size {
+		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
+	}
+	return a, b + 1, nil
+}
+
+func (u *uploader) progress() {
+	if u.f.Progress != nil {
+		u.f.Progress(u.offset, u.f.Size)
+	}
+}
+
+func (u *uploader) giveUp(err error) error {
+	if err == nil {
+		err = errors.New("no answer")
+	}
+	return fmt.Errorf("eventattach: uploading %q: failed at byte %d of %d after %d retries: %w", u.f.Name, u.offset, u.f.Size, u.c.retry.MaxRetries, err)
+}
+
+// failed prefixes an error of the upload URL with the upload it ended.
+func (u *uploader) failed(err error) error {
+	return fmt.Errorf("eventattach: uploading %q: %w", u.f.Name, err)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// chunkBody is a PUT's body over the shared buffer; net/http closes it when
+// it has stopped reading, which fill waits for.
+type chunkBody struct {
+	*bytes.Reader
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *chunkBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
+}
+
+// created builds the result from the final 201: the id from its Location,
+// the metadata from a GET of the attachment on the caller's route (what the
+// upload knows when that fails: the attachment exists either way).
+func (u *uploader) created(ctx context.Context, location string) (*FileAttachment, error) {
+	id, ok := attachmentIDFromLocation(location)
+	if !ok {
+		// No usable Location: find the attachment the way a lost 201 is found.
+		return u.findCreated(ctx, errors.New("eventattach: the final chunk's answer has no Location naming the attachment"))
+	}
+	known := &FileAttachment{ID: id, Name: u.f.Name, ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID}
+	got, err := u.a.get(ctx, u.requestID, id, "?$select="+uploadSelect)
+	f, ok := got.(*FileAttachment)
+	if err != nil || !ok || f.ID == "" {
+		u.log(ctx, slog.LevelDebug, "reading the uploaded attachment's metadata failed; returning what the upload knows")
+		return known, nil
+	}
+	return f, nil
+}
+
+// findCreated looks for the attachment when the session ended without a
+// readable 201 (the answer to the last chunk was lost), by the package
+// doc's Duplicate check: this upload's name, flags and bytes (length and
+// sha256 through $value). Graph's reported size is never compared: it is
+// not the byte count.
+func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachment, error) {
+	sent := sentFile(u.f.Name, u.f.ContentType, u.f.IsInline, u.f.ContentID)
+	sent.size, sent.sum = u.f.Size, u.digest.Sum(nil)
+	att, err := u.a.findSent(ctx, u.requestID, sent, u.started)
+	if err != nil {
+		return nil, unknownOutcome(fmt.Sprintf("uploading %q: the last chunk was sent", u.f.Name), cause, err)
+	}
+	f, ok := att.(*FileAttachment)
+	if !ok {
+		return nil, fmt.Errorf("eventattach: the upload session ended but the attachment was not found: %w", cause)
+	}
+	u.offset = u.f.Size
+	u.progress()
+	return f, nil
+}
+
+// attachmentIDFromLocation reads the id from a Location ending in
+// Attachments('{id}'), undoing path escaping and OData quote doubling.
+func attachmentIDFromLocation(loc string) (string, bool) {
+	if i := strings.IndexAny(loc, "?#"); i >= 0 {
+		loc = loc[:i]
+	}
+	const key = "attachments('"
+	i := strings.LastIndex(strings.ToLower(loc), key)
+	if i < 0 || !strings.HasSuffix(loc, "')") {
+		return "", false
+	}
+	raw := loc[i+len(key) : len(loc)-2]
+	id, err := url.PathUnescape(raw)
+	if err != nil || id == "" {
+		return "", false
+	}
+	return strings.ReplaceAll(id, "''", "'"), true
+}
+
+// abandon deletes the session (with a short deadline of its own, since ctx
+// may be done) and returns cause, noting a failed delete.
+func (u *uploader) abandon(ctx context.Context, cause error) error {
+	if ctx.Err() != nil && errors.Is(cause, ctx.Err()) {
+		cause = fmt.Errorf("eventattach: upload of %q stopped after %d of %d bytes: %w", u.f.Name, u.offset, u.f.Size, ctx.Err())
+	}
+	if u.url == "" {
+		return cause
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	out := u.c.send(dctx, &exchange{
+		method: http.MethodDelete, url: u.url, mailbox: u.mailbox, requestID: u.requestID, upload: true,
+	}, min(u.c.retry.MaxRetries, 2))
+	if out.err == nil || (out.answer != nil && out.answer.StatusCode == http.StatusNotFound) {
+		u.log(ctx, slog.LevelDebug, "upload session deleted")
+		return cause
+	}
+	u.log(ctx, slog.LevelWarn, "deleting the upload session failed", slog.String("error", u.scrubString(out.err.Error())))
+	return fmt.Errorf("%w (deleting the upload session failed: %v)", cause, out.err)
+}
+
+func (u *uploader) scrubString(s string) string {
+	for _, sec := range u.secrets {
+		s = strings.ReplaceAll(s, sec, "…")
+	}
+	return s
+}
+
+// scrub is the last guard: an error whose text carries a secret of the
+// upload URL is replaced by one with the secret cut out (still unwrapping to
+// the original for errors.Is and errors.As).
+func (u *uploader) scrub(err error) error {
+	msg := err.Error()
+	clean := u.scrubString(msg)
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func (u *uploader) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if u.c.logger == nil {
+		return
+	}
+	attrs = append(attrs, slog.String("name", u.f.Name))
+	if u.url != "" {
+		attrs = append(attrs, slog.Int64("offset", u.offset))
+	}
+	u.c.logger.LogAttrs(ctx, level, msg, attrs...)
+}
