@@ -29,7 +29,6 @@ type tokenCache struct {
 
 	mu       sync.Mutex
 	header   string      // "Bearer <token>", built once per token
-	values   []string    // {header}, the Authorization header's value slice
 	expires  time.Time   // when to stop using header
 	fetching *tokenFetch // the fetch in progress, if any
 }
@@ -99,7 +98,6 @@ func (t *tokenCache) fetch(ctx context.Context, f *tokenFetch, claims string) {
 	t.fetching = nil
 	if f.err == nil {
 		t.header = f.header
-		t.values = []string{t.header}
 		t.expires = tok.ExpiresOn.Add(-tokenRefreshWindow)
 		if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(t.expires) {
 			t.expires = tok.RefreshOn
@@ -123,18 +121,3 @@ func (t *tokenCache) invalidate(failed string) {
 	t.mu.Unlock()
 }
 
-// authorizationValues is authorization plus the header's value slice, shared
-// by every request that carries this token: net/http never writes to it.
-func (t *tokenCache) authorizationValues(ctx context.Context, claims string) (string, []string, error) {
-	h, err := t.authorization(ctx, claims)
-	if err != nil {
-		return "", nil, err
-	}
-	t.mu.Lock()
-	v := t.values
-	t.mu.Unlock()
-	if len(v) != 1 || v[0] != h {
-		v = []string{h}
-	}
-	return h, v, nil
-}
