@@ -50,7 +50,7 @@ func TestEngineOneClientRequestIDPerUpload(t *testing.T) {
 	})
 	srv.Me().AddEvent("e1")
 	srv.Inject(
-		graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultStatus, Status: 503},      // retried by the engine
+		graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultStatus, Status: 503},       // retried by the engine
 		graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultResetAfterStore, Times: 1}, // reconciled through the session
 	)
 	const size = 2 * DefaultChunkSize

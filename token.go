@@ -120,4 +120,3 @@ func (t *tokenCache) invalidate(failed string) {
 	}
 	t.mu.Unlock()
 }
-

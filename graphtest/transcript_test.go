@@ -216,7 +216,6 @@ func txSorted(all map[string]*txExchange) []*txExchange {
 	return out
 }
 
-
 // TestTranscriptGraphtest sends each transcript's request to graphtest.
 func TestTranscriptGraphtest(t *testing.T) {
 	all := txLoad(t)
