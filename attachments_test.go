@@ -3,7 +3,9 @@ package eventattach
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,26 +151,46 @@ func TestGetAndDelete(t *testing.T) {
 	assert.Len(t, srv.Attachments("me", "e1"), 1)
 }
 
-// One busy mailbox does not hold up another.
+// One busy mailbox does not hold up another, and the busy one never has
+// more than Outlook's four requests in flight.
 func TestBusyMailboxDoesNotBlockOthers(t *testing.T) {
-	srv := graphtest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	srv.User("busy@contoso.com").AddEvent("e")
-	srv.User("idle@contoso.com").AddEvent("e")
-	srv.Inject(graphtest.Fault{Path: "/users/busy@contoso.com/", Times: -1, Kind: graphtest.FaultLatency, Latency: time.Second})
-	c := newTestClient(t, srv.URL(), srv.Credential())
-	ctx := context.Background()
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 16)
+	var (
+		mu             sync.Mutex
+		inFlight, peak int
+	)
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/users/busy@contoso.com/") {
+			mu.Lock()
+			inFlight++
+			peak = max(peak, inFlight)
+			mu.Unlock()
+			arrived <- struct{}{}
+			<-release // held until the idle mailbox has been served
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}
+		reply(200, `{"value":[]}`)(w, r)
+	})
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	var wg sync.WaitGroup
 	for range 8 {
-		go c.Users("busy@contoso.com").Events("e").Attachments().List(ctx) //nolint:errcheck
+		wg.Go(func() {
+			_, err := c.Users("busy@contoso.com").Events("e").Attachments().List(context.Background())
+			assert.NoError(t, err)
+		})
 	}
-	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
+	for range 4 {
+		<-arrived // the busy mailbox's four slots are all taken
+	}
+	// A safety bound, not a measurement: a held-up call would hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	_, err := c.Users("idle@contoso.com").Events("e").Attachments().List(ctx)
-	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 500*time.Millisecond)
-	// And the busy one never exceeded Outlook's limit: no 429 from graphtest.
-	time.Sleep(2200 * time.Millisecond)
-	for _, r := range srv.Requests() {
-		assert.NotEqual(t, 429, r.Status)
-	}
+	require.NoError(t, err, "the idle mailbox was served while the busy one was full")
+	close(release)
+	wg.Wait()
+	assert.Equal(t, 4, peak, "the busy mailbox never had more than 4 requests in flight")
 }

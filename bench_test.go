@@ -37,7 +37,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -492,41 +491,6 @@ func TestBenchAnswersMatchSeed(t *testing.T) {
 // The optimised filebody.go and decode.go must keep their behaviour: these
 // two tests compare them with the encoding/json code they replaced.
 
-// TestFileBodyPrefixMatchesEncodingJSON: appendFilePrefix writes the bytes
-// json.Marshal wrote for the metadata, whatever the strings hold.
-func TestFileBodyPrefixMatchesEncodingJSON(t *testing.T) {
-	strs := []string{"", "menu.txt", "a\"b\\c", "<script>&amp;</script>", "\u2028\u2029", "é✓😀", "\xff\xfe", "a\xc3", "\x7f", "tab\tnl\nff\fbs\b"}
-	for c := 0; c < 256; c++ {
-		strs = append(strs, string([]byte{'x', byte(c), 'y'}))
-	}
-	rng := rand.New(rand.NewPCG(6, 6))
-	for range 2000 {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			b[i] = byte(rng.IntN(256))
-			if rng.IntN(3) == 0 {
-				b[i] &= 0x7f
-			}
-		}
-		strs = append(strs, string(b))
-	}
-	for i, s := range strs {
-		f := &FileAttachment{Name: s, ContentType: strs[(i+1)%len(strs)], IsInline: i%2 == 0, ContentID: strs[(i+2)%len(strs)], ContentLocation: strs[(i+3)%len(strs)]}
-		meta, err := json.Marshal(fileRequestJSON{odataFileAttachment, f.Name, f.ContentType, f.IsInline, f.ContentID, f.ContentLocation})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := string(meta[:len(meta)-1]) + `,"contentBytes":"`
-		body, err := newFileBody(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := string(body.prefix); got != want {
-			t.Fatalf("prefix for %q:\n got %q\nwant %q", s, got, want)
-		}
-	}
-}
-
 // oldDecodeCreatedFile is decode.go's former decoder: json.Decoder over the filter.
 func oldDecodeCreatedFile(r io.Reader, out *FileAttachment) error {
 	if err := json.NewDecoder(&skipContentBytes{r: r}).Decode(out); err != nil {
@@ -536,98 +500,4 @@ func oldDecodeCreatedFile(r io.Reader, out *FileAttachment) error {
 		return fmt.Errorf("no id")
 	}
 	return nil
-}
-
-// TestDecodeCreatedFileMatchesDecoder: same result, same kind of error, as
-// json.Decoder gave, for whole, cut-off, padded and odd answers read in
-// chunks of any size; and the body is read to its end after the value.
-func TestDecodeCreatedFileMatchesDecoder(t *testing.T) {
-	seed := string(readTestdata(t, "seed_file_response.json"))
-	big := string(benchAnswer(benchEvent3MB, benchContent(100_000)))
-	cases := []string{seed, big, seed + "\n", seed + "  garbage", seed + seed, "", "   ", "null", "[]", `"x"`, "123",
-		`{"id":"a","contentBytes":"QU\"\\JD","name":"n\"}"}`, `{"id":"a","contentBytes":null}`, `{"id":"a","n":{"contentBytes":"keep"}}`,
-		`{"id":"a"}}`, `{"id":"a",}`, `{"id":1}`, `{"id":"a","size":"x"}`, `}{`, `{"id":"a" "b"}`}
-	for i := 0; i < len(seed); i += 7 {
-		cases = append(cases, seed[:i])
-	}
-	for i := len(big) - 3000; i < len(big); i += 97 {
-		cases = append(cases, big[:i])
-	}
-	kind := func(err error) string {
-		switch {
-		case err == nil:
-			return "ok"
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return "unexpected EOF"
-		case errors.Is(err, io.EOF):
-			return "EOF"
-		}
-		return "error"
-	}
-	for _, in := range cases {
-		for _, chunk := range []int{1, 3, 512, 1 << 20} {
-			var want, got FileAttachment
-			werr := oldDecodeCreatedFile(&oneByteReader{s: in, n: chunk}, &want)
-			r := &oneByteReader{s: in, n: chunk}
-			gerr := decodeCreatedFile(r, &got)
-			if kind(werr) != kind(gerr) {
-				t.Fatalf("%.60q chunk %d: error %v, json.Decoder gave %v", in, chunk, gerr, werr)
-			}
-			if werr == nil && !reflect.DeepEqual(want, got) {
-				t.Fatalf("%.60q chunk %d: got %+v, want %+v", in, chunk, got, want)
-			}
-			if gerr == nil && len(in) < 10_000 && r.s != "" {
-				t.Fatalf("%.60q chunk %d: %d bytes left unread", in, chunk, len(r.s))
-			}
-		}
-	}
-}
-
-// TestFileBodyInMemoryMatchesStream: a body small enough to be sent from
-// memory is byte for byte what the streaming reader writes, read in chunks
-// of any size; and every attempt's reader starts from the beginning.
-func TestFileBodyInMemoryMatchesStream(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 3, 4, 20, 100, 101, 2000, 2900} {
-		content := benchContent(n)
-		if n == 20 {
-			content = []byte("mac and cheese today")
-		}
-		f := &FileAttachment{Name: "a<b>.txt", ContentType: "text/plain", ContentBytes: content}
-		b, err := newFileBody(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.whole == nil || int64(len(b.whole)) != b.len() {
-			t.Fatalf("n=%d: not in memory (%d bytes of %d)", n, len(b.whole), b.len())
-		}
-		for _, chunk := range []int{1, 3, 4, 7, 512, 1 << 16} {
-			s := &fileBodyReader{prefix: b.prefix, src: b.content, suffix: fileBodySuffix, remaining: b.len()}
-			var streamed []byte
-			buf := make([]byte, chunk)
-			for {
-				k, err := s.Read(buf)
-				streamed = append(streamed, buf[:k]...)
-				if err != nil {
-					break
-				}
-			}
-			if !bytes.Equal(streamed, b.whole) {
-				t.Fatalf("n=%d chunk=%d: streamed %q, in memory %q", n, chunk, streamed, b.whole)
-			}
-		}
-		for attempt := range 3 {
-			r, _ := b.reader()
-			if l := r.(interface{ Len() int }).Len(); int64(l) != b.len() {
-				t.Fatalf("n=%d attempt %d: Len %d, want %d", n, attempt, l, b.len())
-			}
-			got, _ := io.ReadAll(r)
-			if !bytes.Equal(got, b.whole) {
-				t.Fatalf("n=%d attempt %d: %q", n, attempt, got)
-			}
-		}
-	}
-	big, _ := newFileBody(&FileAttachment{Name: "big", ContentBytes: benchContent(maxInMemoryBody)})
-	if big.whole != nil {
-		t.Fatal("a body over maxInMemoryBody is held in memory")
-	}
 }

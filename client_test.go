@@ -53,7 +53,6 @@ func TestNewClientOptions(t *testing.T) {
 	assert.Equal(t, CloudGlobal, c.Cloud())
 	assert.Equal(t, []string{"https://graph.microsoft.com/.default"}, c.tokens.scope)
 	assert.Equal(t, RetryOptions{MaxRetries: 4, MaxDelay: 60 * time.Second, BaseDelay: 500 * time.Millisecond}, c.retry)
-	assert.Equal(t, 4, c.limiter.limit)
 }
 
 func TestClouds(t *testing.T) {

@@ -130,13 +130,18 @@ func TestGetRetried500(t *testing.T) {
 }
 
 func TestCanceledContextIsReported(t *testing.T) {
-	srv := newScripted(t, reply(503, "", "Retry-After", "2"))
-	c := newTestClient(t, srv.URL+"/v1.0", nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	// The caller gives up while the client waits out Retry-After.
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		reply(503, "", "Retry-After", "2")(w, r)
+	}, reply(200, `{"value":[]}`)) // the check of what may have landed: nothing
+
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
 	_, err := addSmall(c, ctx)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.False(t, errors.Is(err, ErrOutcomeUnknown), "the event was read: it is not there")
 }
 
 func TestTokenFetchedOnceFor100Calls(t *testing.T) {

@@ -43,10 +43,15 @@ const (
 	// handles the request normally. The sleep happens while the request
 	// counts against its mailbox's concurrency limit.
 	FaultLatency
+	// FaultPartialChunk makes the upload session keep only the first Keep
+	// bytes of a chunk PUT (half when Keep is 0) and answer 200 with
+	// nextExpectedRanges from the first byte it lacks, as
+	// resources/uploadsession.md says a session may when it lacks parts.
+	FaultPartialChunk
 )
 
 var faultNames = [...]string{"FaultStatus", "FaultStatusAfterStore", "FaultResetBeforeStore", "FaultResetAfterStore",
-	"FaultTruncateAfterStore", "FaultSlowBody", "FaultRedirect", "FaultLatency"}
+	"FaultTruncateAfterStore", "FaultSlowBody", "FaultRedirect", "FaultLatency", "FaultPartialChunk"}
 
 // String is the constant's name.
 func (k FaultKind) String() string {
@@ -67,6 +72,7 @@ type Fault struct {
 	RetryAfter string        // Retry-After header value; "" sends none
 	Latency    time.Duration // for FaultLatency and FaultSlowBody
 	RedirectTo string        // for FaultRedirect: scheme://host of the target
+	Keep       int64         // for FaultPartialChunk: bytes of the chunk kept; 0 means half
 }
 
 func (f *Fault) matches(method, path string) bool {
@@ -244,6 +250,9 @@ func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) b
 		sw.WriteHeader(http.StatusTemporaryRedirect)
 	case FaultLatency:
 		c.latency = f.Latency
+		h(c)
+	case FaultPartialChunk:
+		c.partial, c.keep = true, f.Keep
 		h(c)
 	default:
 		h(c)

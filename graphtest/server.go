@@ -297,6 +297,10 @@ type call struct {
 	// mailbox's in-flight window, so latency faults can trigger throttling.
 	latency time.Duration
 	waited  bool
+	// partial is set by FaultPartialChunk: a chunk keeps only keep bytes
+	// (half when 0).
+	partial bool
+	keep    int64
 }
 
 // wait sleeps the injected latency once, honouring the request context. It

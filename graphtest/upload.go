@@ -370,6 +370,16 @@ func (s *Server) storeChunk(c *call, sess *uploadSession, n int64) {
 		c.fail(http.StatusBadRequest, "InvalidContentLength", "The chunk body ended early: "+err.Error())
 		return
 	}
+	if c.partial {
+		// FaultPartialChunk: the session keeps a part and asks for the rest.
+		keep := c.keep
+		if keep <= 0 || keep >= n {
+			keep = n / 2
+		}
+		sess.buf = sess.buf[:l+keep]
+		c.writeJSON(http.StatusOK, s.sessionStatus(sess))
+		return
+	}
 	sess.buf = sess.buf[:l+n]
 	if l+n < sess.size {
 		c.writeJSON(http.StatusOK, s.sessionStatus(sess))

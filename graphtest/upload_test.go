@@ -463,3 +463,21 @@ func TestUploadUnknownPaths(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusMethodNotAllowed, do(t, "POST", u, []byte("x")).StatusCode)
 }
+
+// FaultPartialChunk: the session keeps part of a chunk and asks for the rest
+// from the first byte it lacks.
+func TestFaultPartialChunk(t *testing.T) {
+	s := newTestServer(t, nil)
+	s.Me().AddEvent("e")
+	u := openSession(t, s, 3<<20)
+	s.Inject(Fault{Method: "PUT", Kind: FaultPartialChunk, Keep: 100})
+	r := put(t, u, make([]byte, 1000), 0, 3<<20)
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	assert.Equal(t, []any{"100"}, r.json(t)["nextExpectedRanges"])
+	// Half by default.
+	s.Inject(Fault{Method: "PUT", Kind: FaultPartialChunk})
+	r = put(t, u, make([]byte, 1000), 100, 3<<20)
+	assert.Equal(t, []any{"600"}, r.json(t)["nextExpectedRanges"])
+	assert.Equal(t, map[FaultKind]int{FaultPartialChunk: 2}, s.FaultsInjected())
+	assert.Equal(t, "FaultPartialChunk", FaultPartialChunk.String())
+}
