@@ -287,30 +287,54 @@ func TestExactlyOnceAuthtokenEchoedNowhere(t *testing.T) {
 	}
 }
 
-// Case 13: a Content reader that blocks: the upload ends at the deadline
-// and its session is deleted.
+// Case 13: a Content reader that blocks: the upload ends when ctx does,
+// although the read never returns, and its session is deleted.
 func TestExactlyOnceBlockingContentHonoursCtx(t *testing.T) {
 	t.Parallel()
 	srv, c := newUploadServer(t, nil)
 	srv.Me().AddEvent("e1")
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	go func() { pw.Write(make([]byte, DefaultChunkSize)) }() // one chunk, then nothing
+	blocked := make(chan struct{})
+	content := &blockingReader{data: make([]byte, DefaultChunkSize), blocked: blocked, release: make(chan struct{})}
+	t.Cleanup(func() { close(content.release) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Me().Events("e1").Attachments().Upload(ctx, FileUpload{Name: "f.bin", Content: pr, Size: 2 * DefaultChunkSize,
-			Progress: func(sent, _ int64) {
-				if sent == DefaultChunkSize {
-					cancel() // the reader now blocks: only ctx can end the upload
-				}
-			}})
+		_, err := c.Me().Events("e1").Attachments().Upload(ctx, FileUpload{Name: "f.bin", Content: content, Size: 2 * DefaultChunkSize})
 		done <- err
 	}()
-	err := <-done
+	<-blocked // the first chunk was read; the reader now blocks in Read
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second): // a bound, not a measurement
+		t.Fatal("Upload still blocked in Content 10 s after its ctx ended")
+	}
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
-	last := srv.Requests()[len(srv.Requests())-1]
-	assert.Equal(t, http.MethodDelete, last.Method, "the session is deleted")
+	reqs := srv.Requests()
+	assert.Equal(t, http.MethodDelete, reqs[len(reqs)-1].Method, "the session is deleted")
 	assert.Empty(t, srv.Attachments("me", "e1"))
+}
+
+// blockingReader yields data, then blocks in Read until release is closed.
+type blockingReader struct {
+	data     []byte
+	blocked  chan struct{}
+	release  chan struct{}
+	signaled bool
+}
+
+func (r *blockingReader) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	if !r.signaled {
+		r.signaled = true
+		close(r.blocked)
+	}
+	<-r.release
+	return 0, io.EOF
 }
