@@ -43,6 +43,11 @@ type uploader struct {
 	// once every one of them is closed.
 	bodies []chan struct{}
 	digest hash.Hash // sha256 of the content read so far
+
+	// For checkpoints (FileUpload.Checkpoint, ResumeUpload).
+	expires time.Time // the session's expirationDateTime
+	acked   int64     // the highest byte count Graph acknowledged
+	ackSum  hash.Hash // sha256 of the first acked bytes
 }
 
 func newUploader(a Attachments, f FileUpload) *uploader {
@@ -55,7 +60,14 @@ func (u *uploader) run(ctx context.Context, sessionURL string) (*FileAttachment,
 	if err := u.open(ctx, sessionURL); err != nil {
 		return nil, err
 	}
-	att, err := u.send(ctx)
+	return u.finish(ctx, u.send)
+}
+
+// finish runs send and settles how it ended: a cancel after the last chunk
+// is checked, a cancel with checkpoints keeps the session, and any other
+// failure deletes it.
+func (u *uploader) finish(ctx context.Context, send func(context.Context) (*FileAttachment, error)) (*FileAttachment, error) {
+	att, err := send(ctx)
 	if err != nil && u.sentLast && ctx.Err() != nil {
 		// ctx ended after the last chunk went out: it may have completed the
 		// attachment. Look (for a few seconds of grace) before reporting a
@@ -69,6 +81,11 @@ func (u *uploader) run(ctx context.Context, sessionURL string) (*FileAttachment,
 		case errors.Is(ferr, ErrOutcomeUnknown):
 			return nil, ferr
 		}
+	}
+	if err != nil && u.f.Checkpoint != nil && ctx.Err() != nil && !u.sentLast {
+		// The caller saves checkpoints to resume: the session stays open.
+		return nil, fmt.Errorf("eventattach: upload of %q stopped after %d of %d bytes; its session is kept for ResumeUpload until %s: %w",
+			u.f.Name, u.acked, u.f.Size, u.expires.Format(time.RFC3339), ctx.Err())
 	}
 	if err != nil {
 		return nil, u.abandon(ctx, err)
@@ -110,8 +127,9 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 	if err := u.setURL(sess.UploadURL); err != nil {
 		return err
 	}
+	u.expires, _ = time.Parse(time.RFC3339Nano, sess.ExpirationDateTime)
 	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
-	u.digest = sha256.New()
+	u.digest, u.ackSum = sha256.New(), sha256.New()
 	if len(sess.NextExpectedRanges) > 0 {
 		next, _, err := u.nextExpected(sess.NextExpectedRanges)
 		if err != nil {
@@ -120,6 +138,7 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 		u.offset = next
 	}
 	u.log(ctx, slog.LevelDebug, "upload session opened", slog.Int64("size", u.f.Size), slog.Int("chunkSize", len(u.buf)))
+	u.checkpoint()
 	return nil
 }
 
@@ -366,6 +385,13 @@ func (u *uploader) advance(ctx context.Context, ranges []string) error {
 	}
 	moved := next != u.offset
 	u.offset = next
+	if next > u.acked {
+		// New bytes acknowledged: they are still in buf (fill runs only once
+		// everything read was acknowledged).
+		u.ackSum.Write(u.buf[u.acked-u.bufStart : next-u.bufStart])
+		u.acked = next
+		u.checkpoint()
+	}
 	if moved {
 		u.progress()
 	}

@@ -69,6 +69,13 @@ type FileUpload struct {
 	// documented) with ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
 	// Upload then sends the file in one POST.
 	SessionThreshold int64
+	// Checkpoint, when set, receives the upload's state after its session
+	// opens and after each chunk Graph acknowledges, on the goroutine that
+	// called Upload; Client.ResumeUpload goes on from the last one, in this
+	// process or another. With a Checkpoint, an upload stopped by ctx keeps
+	// its session (until it expires) instead of deleting it. The state holds
+	// a secret (see UploadState).
+	Checkpoint func(UploadState)
 }
 
 // codeBelowSessionMinimum is createUploadSession's answer for a file under
