@@ -36,7 +36,7 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // A POST that may have reached Graph is not sent again before the
 // package doc's Duplicate check has looked for it; when that check cannot
 // decide, the error is ErrOutcomeUnknown.
-func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttachment, error) {
+func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*AddOptions) (*FileAttachment, error) {
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")
 	}
@@ -57,6 +57,18 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 	out := new(FileAttachment)
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
 	sent.size, sent.sum = int64(len(f.ContentBytes)), sha256Sum(f.ContentBytes)
+	if addOptions(opts).IfAbsent {
+		defer a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)()
+		found, err := a.findSent(ctx, "", sent, time.Time{})
+		if err != nil {
+			return nil, fmt.Errorf("eventattach: AddFile %q if absent: reading the event: %w", f.Name, err)
+		}
+		if found != nil {
+			ff := *found.(*FileAttachment)
+			ff.ContentBytes = f.ContentBytes
+			return &ff, nil
+		}
+	}
 	err = a.create(ctx, u, body.reader, body.len(), sent, func(resp *http.Response) error {
 		return decodeCreatedFile(resp.Body, out)
 	}, func(found Attachment) {
@@ -79,7 +91,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 // nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
 // are *GraphError, and ErrOutcomeUnknown when a POST that may have landed
 // could not be checked (see the package doc's Duplicate check).
-func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttachment, error) {
+func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*AddOptions) (*ItemAttachment, error) {
 	if i == nil {
 		return nil, invalidInput("item attachment is nil")
 	}
@@ -103,6 +115,18 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 	}
 	out := new(ItemAttachment)
 	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
+	if addOptions(opts).IfAbsent {
+		defer a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)()
+		found, err := a.findSent(ctx, "", sent, time.Time{})
+		if err != nil {
+			return nil, fmt.Errorf("eventattach: AddItem %q if absent: reading the event: %w", i.Name, err)
+		}
+		if found != nil {
+			fi := *found.(*ItemAttachment)
+			fi.Item = i.Item
+			return &fi, nil
+		}
+	}
 	body := func() (io.Reader, error) { return bytes.NewReader(payload), nil }
 	err = a.create(ctx, a.r.c.base+path, body, int64(len(payload)), sent, func(resp *http.Response) error {
 		if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
@@ -129,18 +153,18 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttac
 // AddItem) and returns the created attachment of the same type. A
 // *ReferenceAttachment or nil is ErrInvalidInput: Graph creates reference
 // attachments on events only in beta.
-func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error) {
+func (a Attachments) Add(ctx context.Context, att Attachment, opts ...*AddOptions) (Attachment, error) {
 	switch v := att.(type) {
 	case *FileAttachment:
 		if v == nil {
 			return nil, invalidInput("file attachment is nil")
 		}
-		return a.AddFile(ctx, v)
+		return a.AddFile(ctx, v, opts...)
 	case *ItemAttachment:
 		if v == nil {
 			return nil, invalidInput("item attachment is nil")
 		}
-		return a.AddItem(ctx, v)
+		return a.AddItem(ctx, v, opts...)
 	case nil:
 		return nil, invalidInput("attachment is nil")
 	}

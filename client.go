@@ -94,6 +94,7 @@ type Client struct {
 	tokens   *tokenCache
 	retry    RetryOptions
 	limiter  *mailboxLimiter
+	once     keyedLocks // IfAbsent adds, one at a time per event and name
 	logger   *slog.Logger
 }
 

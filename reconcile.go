@@ -55,7 +55,7 @@ const checkReads = 3
 
 // findSent looks on the event for the attachment s describes, modified no
 // earlier than start (this machine's clock, moved onto Graph's with the
-// list answer's Date header, less clockSlack). Candidates of the same kind,
+// list answer's Date header, less clockSlack; a zero start means any time). Candidates of the same kind,
 // name and inline flag are read back newest first: a file's content id and
 // content type from its metadata and its bytes through $value (length and
 // sha256), an item's own fields through $expand. It returns nil, nil when
@@ -79,6 +79,9 @@ func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAtta
 		serverNow = time.Now()
 	}
 	since := serverNow.Add(-time.Since(start)).Add(-clockSlack)
+	if start.IsZero() {
+		since = time.Time{} // IfAbsent: whatever its age
+	}
 	// Newest first: the attempt that landed is the latest of its name.
 	slices.SortStableFunc(cands, func(x, y candidate) int { return y.mod.Compare(x.mod) })
 	for _, c := range cands {

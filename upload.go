@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,12 @@ type FileUpload struct {
 	// its session (until it expires) instead of deleting it. The state holds
 	// a secret (see UploadState).
 	Checkpoint func(UploadState)
+	// IfAbsent makes the upload idempotent, as AddOptions.IfAbsent does for
+	// AddFile: the event is read first and a matching attachment (same name,
+	// flags and bytes) is returned instead of uploading again. It needs
+	// Content to be an io.ReadSeeker: the content is read once to hash it,
+	// then sought back.
+	IfAbsent bool
 }
 
 // codeBelowSessionMinimum is createUploadSession's answer for a file under
@@ -110,6 +117,13 @@ func (a Attachments) Upload(ctx context.Context, f FileUpload) (*FileAttachment,
 	}
 	if _, err := a.r.path(); err != nil {
 		return nil, err
+	}
+	if f.IfAbsent {
+		found, unlock, err := a.uploadedAlready(ctx, f)
+		if err != nil || found != nil {
+			return found, err
+		}
+		defer unlock()
 	}
 	if f.Size < f.SessionThreshold {
 		return a.uploadSmall(ctx, f)
@@ -265,4 +279,40 @@ type sessionJSON struct {
 	UploadURL          string   `json:"uploadUrl"`
 	ExpirationDateTime string   `json:"expirationDateTime"`
 	NextExpectedRanges []string `json:"nextExpectedRanges"`
+}
+
+// uploadedAlready is FileUpload.IfAbsent's look at the event: the content's
+// sha256 (read once, then sought back), and the Duplicate check with no
+// time window. It returns the attachment found, or the lock to hold while
+// uploading.
+func (a Attachments) uploadedAlready(ctx context.Context, f FileUpload) (*FileAttachment, func(), error) {
+	rs, ok := f.Content.(io.ReadSeeker)
+	if !ok {
+		return nil, nil, invalidInput("FileUpload.IfAbsent needs Content to be an io.ReadSeeker (it is hashed first), not %T", f.Content)
+	}
+	pos, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventattach: Upload %q if absent: %w", f.Name, err)
+	}
+	h := sha256.New()
+	n, err := io.CopyN(h, rs, f.Size)
+	if err != nil {
+		return nil, nil, contentError(err, n, f.Size)
+	}
+	if _, err := rs.Seek(pos, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("eventattach: Upload %q if absent: %w", f.Name, err)
+	}
+	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
+	sent.size, sent.sum = f.Size, h.Sum(nil)
+	unlock := a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)
+	found, err := a.findSent(ctx, "", sent, time.Time{})
+	switch {
+	case err != nil:
+		unlock()
+		return nil, nil, fmt.Errorf("eventattach: Upload %q if absent: reading the event: %w", f.Name, err)
+	case found != nil:
+		unlock()
+		return found.(*FileAttachment), nil, nil
+	}
+	return nil, unlock, nil
 }

@@ -1,0 +1,66 @@
+package eventattach
+
+import "sync"
+
+// Per-method options. Each method takes them as a final variadic argument,
+// so calls without them compile as they always did; nil or absent means the
+// defaults, as in azure-sdk-for-go.
+
+// AddOptions tunes AddFile, AddItem and Add.
+type AddOptions struct {
+	// IfAbsent makes the add idempotent, for jobs that may run twice (a
+	// queue that delivers at least once, a process restarted mid-work): it
+	// first reads the event (one metadata list, then the candidates'
+	// content or item) and, when an attachment matching this one by the
+	// package doc's Duplicate check exists already, whatever its age,
+	// returns it instead of adding another. Adds with IfAbsent through one
+	// Client to the same event and name run one at a time; two processes
+	// adding the same attachment at the same instant can still both add.
+	IfAbsent bool
+}
+
+func addOptions(opts []*AddOptions) AddOptions {
+	for i := len(opts) - 1; i >= 0; i-- {
+		if opts[i] != nil {
+			return *opts[i]
+		}
+	}
+	return AddOptions{}
+}
+
+// keyedLocks serialises IfAbsent adds of one attachment name to one event.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[[3]string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes the lock of key and returns its release.
+func (k *keyedLocks) lock(key ...string) func() {
+	var id [3]string
+	copy(id[:], key)
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[[3]string]*keyedLock{}
+	}
+	l := k.locks[id]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[id] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, id)
+		}
+		k.mu.Unlock()
+	}
+}
