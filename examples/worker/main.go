@@ -1,7 +1,8 @@
 // Worker is a background job: it reads "user,event,file" lines and attaches
 // each file to that user's event, several at a time, relying on the SDK's
-// retries. It is safe to run again on the same input: a line whose
-// attachment name is already on the event is skipped.
+// retries. It is safe to run again on the same input, and to run two copies
+// of a line at once: each upload says IfAbsent, so an attachment already on
+// the event (same name and bytes) is returned, not added again.
 //
 //	go run ./examples/worker                         # offline demo: 50 generated lines
 //	go run ./examples/worker -faults                 # the same, with random Graph faults
@@ -23,7 +24,7 @@
 // Against Graph, set GRAPH_USER, GRAPH_EVENT_ID and the settings of a
 // DefaultAzureCredential source (AZURE_TENANT_ID, AZURE_CLIENT_ID, ...).
 //
-// Exit status: 0 when every line is done or skipped (and, offline, the check
+// Exit status: 0 when every line is done (and, offline, the check
 // passes), 1 when a line failed or the check did not pass, 2 for bad usage or
 // input, 3 when stopped by a signal before every line was started.
 package main
@@ -63,7 +64,6 @@ type outcome int
 const (
 	notStarted outcome = iota
 	done
-	skipped
 	failed
 )
 
@@ -114,7 +114,7 @@ func main() {
 		defer srv.Close()
 		if demo {
 			// As if an earlier run had stopped after three lines: those are
-			// skipped as already present.
+			// found on the event, not attached again.
 			for _, j := range jobs[:3] {
 				if _, err := process(ctx, client, j, *generate); err != nil {
 					log.Fatal(err)
@@ -133,7 +133,6 @@ func main() {
 
 	start := time.Now()
 	results := make([]result, len(jobs))
-	locks := keyLocks{m: map[string]*sync.Mutex{}}
 	sem := make(chan struct{}, *concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // serialises output
@@ -151,10 +150,6 @@ dispatch:
 		results[i].outcome = failed // until it says otherwise; never left notStarted
 		wg.Go(func() {
 			defer func() { <-sem }()
-			// Lines naming the same attachment run one after the other, so
-			// the second one sees the first one's attachment and is skipped.
-			unlock := locks.lock(j.user + "\x00" + j.event + "\x00" + j.name)
-			defer unlock()
 			r, err := process(work, client, j, *generate)
 			results[i] = r
 			mu.Lock()
@@ -162,8 +157,6 @@ dispatch:
 			switch {
 			case err != nil:
 				fmt.Printf("failed  line %d %s: %v\n", j.line, j, err)
-			case r.outcome == skipped:
-				fmt.Printf("skipped line %d %s: %q already present\n", j.line, j, j.name)
 			case *verbose:
 				fmt.Printf("done    line %d %s (%d bytes)\n", j.line, j, r.size)
 			}
@@ -172,7 +165,7 @@ dispatch:
 	wg.Wait()
 	noticeOff()
 
-	var n [4]int
+	var n [3]int
 	var rest []job
 	for i, r := range results {
 		n[r.outcome]++
@@ -180,8 +173,8 @@ dispatch:
 			rest = append(rest, jobs[i])
 		}
 	}
-	fmt.Printf("%d lines in %s: done %d, skipped %d (already present), failed %d, not started %d\n",
-		len(jobs), time.Since(start).Round(time.Millisecond), n[done], n[skipped], n[failed], n[notStarted])
+	fmt.Printf("%d lines in %s: done %d (attached, or found on the event already), failed %d, not started %d\n",
+		len(jobs), time.Since(start).Round(time.Millisecond), n[done], n[failed], n[notStarted])
 	if len(rest) > 0 {
 		fmt.Println("not started (feed these lines in again):")
 		for _, j := range rest {
@@ -203,20 +196,10 @@ dispatch:
 	}
 }
 
-// process attaches one line's file unless the event already holds an
-// attachment of that name.
+// process attaches one line's file unless the event already holds it.
 func process(ctx context.Context, client *eventattach.Client, j job, generate int64) (result, error) {
 	atts := client.Users(j.user).Events(j.event).Attachments()
-	list, err := atts.List(ctx)
-	if err != nil {
-		return result{outcome: failed, err: err}, err
-	}
-	for _, a := range list {
-		if a.AttachmentName() == j.name {
-			return result{outcome: skipped}, nil
-		}
-	}
-	var content io.Reader
+	var content io.ReadSeeker
 	var size int64
 	if generate > 0 {
 		content, size = bytes.NewReader(synthesise(j.name, generate)), generate
@@ -237,8 +220,9 @@ func process(ctx context.Context, client *eventattach.Client, j job, generate in
 		contentType = "application/octet-stream"
 	}
 	// Upload takes any size up to 150 MiB: one POST under 3 MiB, an upload
-	// session above. A POST that may have landed is checked, not repeated.
-	if _, err := atts.Upload(ctx, eventattach.FileUpload{Name: j.name, ContentType: contentType, Content: content, Size: size}); err != nil {
+	// session above. A POST that may have landed is checked, not repeated;
+	// IfAbsent first looks for this very file (name and bytes) on the event.
+	if _, err := atts.Upload(ctx, eventattach.FileUpload{Name: j.name, ContentType: contentType, Content: content, Size: size, IfAbsent: true}); err != nil {
 		return result{outcome: failed, err: err}, err
 	}
 	return result{outcome: done, size: size}, nil
@@ -251,24 +235,6 @@ func synthesise(name string, size int64) []byte {
 		fmt.Fprintf(&b, "%s line %d\n", name, i)
 	}
 	return b.Bytes()[:size]
-}
-
-// keyLocks hands out one mutex per key.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*sync.Mutex
-}
-
-func (k *keyLocks) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	l := k.m[key]
-	if l == nil {
-		l = new(sync.Mutex)
-		k.m[key] = l
-	}
-	k.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 // readJobs reads the input: -in, else stdin, else (stdin a terminal or
@@ -331,7 +297,7 @@ func readJobs(path string, online bool) ([]job, bool, error) {
 }
 
 // verify checks the emulator's store: each event holds each name of a line
-// that was done or skipped exactly once, with the content sent.
+// that was done exactly once, with the content sent.
 func verify(srv *graphtest.Server, jobs []job, results []result) bool {
 	type key struct{ user, event string }
 	counts := map[key]map[string]int{}
@@ -344,7 +310,7 @@ func verify(srv *graphtest.Server, jobs []job, results []result) bool {
 				counts[k][a.Name]++
 			}
 		}
-		if o := results[i].outcome; (o == done || o == skipped) && counts[k][j.name] == 0 {
+		if o := results[i].outcome; o == done && counts[k][j.name] == 0 {
 			missing++
 		}
 	}
