@@ -1,6 +1,6 @@
 // Package eventattach adds file and item attachments to Microsoft Graph
-// calendar events, lists, reads and deletes them, and uploads large files
-// through upload sessions. It covers exactly Graph's event-attachment API
+// calendar events, lists, reads, downloads and deletes them, and uploads
+// large files through upload sessions. It covers exactly Graph's event-attachment API
 // (v1.0), with a fluent route builder, typed errors, retries that never
 // create a duplicate, and an in-process emulator for tests (package
 // graphtest).
@@ -66,6 +66,19 @@
 // appears in no log and no error. A failed chunk is retried from what the
 // session reports it holds; a cancelled or failed upload deletes its session.
 // Upload sessions are not available in every national cloud.
+//
+// Upload needs the exact size first. Content of unknown length (a request
+// body, a pipe) goes through [Spool], which reads it to its end, into memory
+// under MaxAddSize and otherwise into a temporary file, and refuses more than
+// MaxUploadSize with ErrTooLarge; its result is both the Content and, with
+// Size(), the Size of a FileUpload.
+//
+// # Downloading
+//
+// [Attachments.Get] returns one attachment with its content (a file's
+// ContentBytes, decoded from base64). [Attachments.Content] streams a file
+// attachment's raw bytes instead, GET {route}/attachments/{id}/$value,
+// without holding them in memory; close the reader it returns.
 //
 // # Errors
 //

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/eventattach/eventattach"
@@ -342,4 +345,94 @@ func ExampleCloud_AzureCloud() {
 	// usgovl4 https://graph.microsoft.us/.default https://login.microsoftonline.us/
 	// usgovl5 https://dod-graph.microsoft.us/.default https://login.microsoftonline.us/
 	// china https://microsoftgraph.chinacloudapi.cn/.default https://login.chinacloudapi.cn/
+}
+
+func ExampleSpool() {
+	srv := graphtest.NewServer(nil)
+	defer srv.Close()
+	srv.Me().AddEvent("AAMkEvt=")
+	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
+
+	// A stream whose length nobody knows in advance: an HTTP request body,
+	// a pipe, a decompressor. Upload needs an exact Size, so spool it first
+	// (to a temporary file in os.TempDir here; under 3 MiB it stays in memory).
+	stream := io.MultiReader(
+		strings.NewReader("timestamp,reading\n"),
+		strings.NewReader(strings.Repeat("2026-01-05T09:00:00Z,7\n", 200_000)),
+	)
+	spooled, err := eventattach.Spool(stream, "")
+	if err != nil {
+		log.Fatal(err) // ErrTooLarge past MaxUploadSize (150 MiB)
+	}
+	defer spooled.Close() // removes the temporary file
+	fmt.Println("spooled:", spooled.Size())
+
+	f, err := client.Me().Events("AAMkEvt=").Attachments().Upload(context.Background(), eventattach.FileUpload{
+		Name:    "readings.csv",
+		Content: spooled,
+		Size:    spooled.Size(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	stored := srv.Attachments("me", "AAMkEvt=")[0]
+	fmt.Println(f.Name, len(stored.Content))
+	// Output:
+	// spooled: 4600018
+	// readings.csv 4600018
+}
+
+func ExampleAttachments_Content() {
+	srv := graphtest.NewServer(nil)
+	defer srv.Close()
+	srv.User("adele@contoso.com").AddEvent("AAMkEvt=")
+	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
+	atts := client.Users("adele@contoso.com").Events("AAMkEvt=").Attachments()
+	ctx := context.Background()
+	f, err := atts.AddFile(ctx, &eventattach.FileAttachment{Name: "notes.txt", ContentBytes: []byte("Ship on Friday.\n")})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Content streams the raw bytes ($value) without holding them in memory:
+	// copy them to a file, an HTTP response, a hash. Close the reader.
+	body, err := atts.Content(ctx, f.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer body.Close()
+	if _, err := io.Copy(os.Stdout, body); err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = atts.Content(ctx, "AAMkNoSuchAttachment=")
+	fmt.Println("unknown id:", errors.Is(err, eventattach.ErrNotFound))
+	// Output:
+	// Ship on Friday.
+	// unknown id: true
+}
+
+func ExampleAttachments_Delete() {
+	srv := graphtest.NewServer(nil)
+	defer srv.Close()
+	srv.User("adele@contoso.com").AddEvent("AAMkEvt=")
+	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
+	atts := client.Users("adele@contoso.com").Events("AAMkEvt=").Attachments()
+	ctx := context.Background()
+	f, err := atts.AddFile(ctx, &eventattach.FileAttachment{Name: "draft.txt", ContentBytes: []byte("v1")})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if err := atts.Delete(ctx, f.ID); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("left:", len(srv.Attachments("adele@contoso.com", "AAMkEvt=")))
+
+	// Deleting it again is ErrNotFound: treat that as done when cleaning up.
+	err = atts.Delete(ctx, f.ID)
+	fmt.Println("again:", errors.Is(err, eventattach.ErrNotFound))
+	// Output:
+	// left: 0
+	// again: true
 }
