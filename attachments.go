@@ -181,7 +181,7 @@ func (a Attachments) Add(ctx context.Context, att Attachment, opts ...*AddOption
 // this List had it (a loop), and for at most 10,000 pages (maxListPages);
 // each of these ends List with an error naming the cause, as does a page
 // whose answer is larger than 8 MiB (maxAnswerSize).
-func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
+func (a Attachments) List(ctx context.Context, _ ...*ListOptions) ([]Attachment, error) {
 	var all []Attachment
 	_, err := a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
 	return all, err
@@ -258,17 +258,24 @@ func (a Attachments) checkNextLink(link string) error {
 	return nil
 }
 
-// Get returns one attachment with its content: GET {route}/attachments/{id}.
-// The result is a *FileAttachment, *ItemAttachment or *ReferenceAttachment by
-// its @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
-func (a Attachments) Get(ctx context.Context, id string) (Attachment, error) {
-	return a.get(ctx, "", id, "")
+// Get returns one attachment with its content: GET {route}/attachments/{id}
+// (with GetOptions.ExpandItem, ?$expand=microsoft.graph.itemattachment/item,
+// so an item attachment comes with its Item). The result is a
+// *FileAttachment, *ItemAttachment or *ReferenceAttachment by its
+// @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
+// To download a file without holding it whole, use Content.
+func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (Attachment, error) {
+	query := ""
+	if last(opts).ExpandItem {
+		query = "?$expand=microsoft.graph.itemattachment/item"
+	}
+	return a.get(ctx, "", id, query)
 }
 
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
 // nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
 // ErrInvalidInput for an empty id.
-func (a Attachments) Delete(ctx context.Context, id string) error {
+func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions) error {
 	path, err := a.r.path(id)
 	if err != nil {
 		return err

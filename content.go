@@ -6,14 +6,16 @@ import (
 	"net/http"
 )
 
-// Content streams a file attachment's raw bytes: GET
-// {route}/attachments/{id}/$value. Nothing is buffered: the reader is the
-// answer's body. The request counts against the mailbox's concurrency cap
-// until the reader is closed, read to the end, or ctx ends (which closes
-// it), whichever comes first; the caller should still close it. An unknown
-// id is ErrNotFound and an empty id ErrInvalidInput; an item attachment has
-// no $value (Graph answers 400).
-func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, error) {
+// Content downloads an attachment's raw bytes as a stream: GET
+// {route}/attachments/{id}/$value. For a file, its bytes; for an item
+// attachment, the item as Graph renders it: MIME for a message, iCalendar
+// for an event, vCard for a contact (attachment-get.md); a reference
+// attachment has none (Graph answers 405). Nothing is buffered: the reader
+// is the answer's body. The request counts against the mailbox's
+// concurrency cap until the reader is closed, read to the end, or ctx ends
+// (which closes it), whichever comes first; the caller should still close
+// it. An unknown id is ErrNotFound and an empty id ErrInvalidInput.
+func (a Attachments) Content(ctx context.Context, id string, _ ...*ContentOptions) (io.ReadCloser, error) {
 	return a.content(ctx, "", id)
 }
 

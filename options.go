@@ -19,14 +19,36 @@ type AddOptions struct {
 	IfAbsent bool
 }
 
-func addOptions(opts []*AddOptions) AddOptions {
+// GetOptions tunes Get.
+type GetOptions struct {
+	// ExpandItem reads an item attachment with its item: GET
+	// {route}/attachments/{id}?$expand=microsoft.graph.itemattachment/item.
+	// Graph's expanded item has an empty id. Without it, ItemAttachment.Item
+	// is nil (Graph sends no item).
+	ExpandItem bool
+}
+
+// ContentOptions tunes Content; it has no fields yet.
+type ContentOptions struct{}
+
+// ListOptions tunes List; it has no fields yet.
+type ListOptions struct{}
+
+// DeleteOptions tunes Delete; it has no fields yet.
+type DeleteOptions struct{}
+
+// last is the last non-nil option, or the zero value.
+func last[T any](opts []*T) T {
 	for i := len(opts) - 1; i >= 0; i-- {
 		if opts[i] != nil {
 			return *opts[i]
 		}
 	}
-	return AddOptions{}
+	var zero T
+	return zero
 }
+
+func addOptions(opts []*AddOptions) AddOptions { return last(opts) }
 
 // keyedLocks serialises IfAbsent adds of one attachment name to one event.
 type keyedLocks struct {

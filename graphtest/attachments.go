@@ -407,14 +407,21 @@ func (s *Server) getAttachmentValue(c *call, ev *event, id string) {
 	if a == nil {
 		return
 	}
+	contentType, body := a.ContentType, a.Content
 	if a.ODataType != fileType {
-		c.fail(http.StatusBadRequest, "ErrorInvalidRequest", "$value is only available for file attachments.")
-		return
+		// An item's $value is the item rendered as MIME, iCalendar or vCard
+		// (attachment-get.md); a reference attachment has none: 405.
+		ct, b, ok := itemValue(a.Item)
+		if !ok {
+			c.fail(http.StatusMethodNotAllowed, "ErrorInvalidRequest", "$value is not available for this attachment.")
+			return
+		}
+		contentType, body = ct, b
 	}
-	c.w.Header().Set("Content-Type", a.ContentType)
-	c.w.Header().Set("Content-Length", strconv.Itoa(len(a.Content)))
+	c.w.Header().Set("Content-Type", contentType)
+	c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	c.w.WriteHeader(http.StatusOK)
-	c.w.Write(a.Content)
+	c.w.Write(body)
 }
 
 // deleteAttachment is DELETE .../attachments/{id}.

@@ -123,8 +123,12 @@ func TestGetValueDelete(t *testing.T) {
 	assert.Equal(t, "hi", string(r.body))
 	assert.Equal(t, "text/plain", r.Header.Get("Content-Type"))
 
-	// Items: no $value; the item only with $expand.
-	assert.Equal(t, http.StatusBadRequest, graph(t, s, "GET", p+itemID+"/$value", nil).StatusCode)
+	// Items: $value is the item rendered (here a message: MIME,
+	// attachment-get.md); the item's JSON only with $expand.
+	r = graph(t, s, "GET", p+itemID+"/$value", nil)
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	assert.Equal(t, "message/rfc822", r.Header.Get("Content-Type"))
+	assert.Contains(t, string(r.body), "Subject: hello")
 	assert.NotContains(t, graph(t, s, "GET", p+itemID, nil).json(t), "item")
 	exp := graph(t, s, "GET", p+itemID+"?$expand=microsoft.graph.itemattachment/item", nil).json(t)
 	assert.Equal(t, "hello", exp["item"].(map[string]any)["subject"])
