@@ -78,7 +78,9 @@ type RetryOptions struct {
 	// Retry-After is returned as a *GraphError instead. 0 means 60s.
 	MaxDelay time.Duration
 	// BaseDelay is the first backoff wait when Graph sends no Retry-After;
-	// each retry doubles it, with jitter. 0 means 500ms.
+	// each retry doubles it, with jitter. 0 means 500ms, or 1ms when BaseURL
+	// is a loopback address (graphtest, httptest): tests of fault paths then
+	// run in milliseconds with no options set, and production keeps 500ms.
 	BaseDelay time.Duration
 }
 
@@ -128,7 +130,7 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		loopback: loopback,
 		cloud:    cloud,
 		tokens:   newTokenCache(cred, cloud.Scope()),
-		retry:    resolveRetry(o.Retry),
+		retry:    resolveRetry(o.Retry, loopback),
 		logger:   o.Logger,
 	}
 	switch {
@@ -215,7 +217,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func resolveRetry(r RetryOptions) RetryOptions {
+func resolveRetry(r RetryOptions, loopback bool) RetryOptions {
+	if r.BaseDelay <= 0 && loopback {
+		r.BaseDelay = loopbackBaseDelay
+	}
 	switch {
 	case r.MaxRetries == 0:
 		r.MaxRetries = defaultMaxRetries

@@ -118,3 +118,22 @@ func TestEngineWaitIgnoresRedirectHops(t *testing.T) {
 	assert.Less(t, wait, time.Second, "the first retry waits BaseDelay ±50%%, whatever the hops (it waited %s)", wait)
 	assert.GreaterOrEqual(t, wait, 50*time.Millisecond)
 }
+
+// A user's test of a fault path against graphtest is fast with no retry
+// options: a loopback BaseURL starts the backoff at 1ms. (A production
+// client keeps 500ms: TestNewClientOptions.)
+func TestEngineLoopbackDefaultsKeepTestsFast(t *testing.T) {
+	t.Parallel()
+	srv := graphtest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	srv.Me().AddEvent("e1")
+	c, err := NewClient(srv.Credential(), &ClientOptions{BaseURL: srv.URL()})
+	require.NoError(t, err)
+	srv.Inject(graphtest.Fault{Method: http.MethodGet, Kind: graphtest.FaultStatus, Status: 500, Times: -1})
+	start := time.Now()
+	_, err = c.Me().Events("e1").Attachments().List(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "after 5 attempts")
+	// Four default waits from 500ms would be 7.5s; from 1ms they are 15ms.
+	assert.Less(t, time.Since(start), 2*time.Second)
+}

@@ -15,6 +15,9 @@ const (
 	defaultMaxRetries = 4
 	defaultMaxDelay   = 60 * time.Second
 	defaultBaseDelay  = 500 * time.Millisecond
+	// loopbackBaseDelay is BaseDelay's default for a loopback BaseURL: a
+	// test server, where waiting only slows the tests down.
+	loopbackBaseDelay = time.Millisecond
 )
 
 // parseRetryAfter reads Retry-After as delta-seconds, with a fraction as
