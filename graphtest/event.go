@@ -71,8 +71,9 @@ func (e *Event) SetSubject(subject string) {
 // AddAttendee makes attendee's mailbox an attendee of the organizer's event
 // and returns the attendee's copy, put in the attendee's default calendar
 // with id copyID ("" means this event's id). The copy starts with the
-// organizer's attachments as they are now, as the invitation would carry
-// them; later ones reach it only with the organizer's next update. Adding
+// organizer's attachments as they are now (seeding stands for an
+// invitation sent now, which carries them); later ones reach it only with
+// the organizer's next update. Adding
 // the same attendee again returns the existing copy. It panics on an
 // attendee's copy (only the organizer invites), on the organizer's own
 // mailbox, and when the attendee's mailbox has another event with copyID.
@@ -122,7 +123,8 @@ func (e *Event) Attendees() []*Event {
 
 // syncCopyLocked gives an attendee's copy the organizer's current subject
 // and attachments. An attachment the copy already holds keeps its id; each
-// new one gets a new id, as it is a new item in the attendee's mailbox.
+// new one gets a new id, as it is a new item in the attendee's mailbox (ids
+// are per mailbox; only iCalUId is shared, resources/event.md).
 func syncCopyLocked(org, cp *event) {
 	cp.subject = org.subject
 	atts := make([]*attachment, 0, len(org.atts))
@@ -222,6 +224,8 @@ func (s *Server) updateEvent(c *call, mb *Mailbox, ev *event) {
 	onlyAttendees = onlyAttendees && len(o) == 1
 	sends := !isCopy && !onlyAttendees && (len(o) > 0 || s.opts.EmptyUpdateSendsUpdate)
 	if sends {
+		// Source: event-post-attachments.md ("update the event to send the
+		// attachment and update the event for each attendee as well").
 		for _, cp := range ev.attendees {
 			syncCopyLocked(ev, cp)
 		}
