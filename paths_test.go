@@ -167,6 +167,6 @@ func TestNodesOfferOnlyDocumentedSteps(t *testing.T) {
 	assert.Equal(t, []string{"Calendar", "Events"}, methods(GroupPath{}))
 	assert.Equal(t, []string{"Calendars"}, methods(CalendarGroupPath{}))
 	assert.Equal(t, []string{"Events"}, methods(CalendarPath{}))
-	assert.Equal(t, []string{"Attachments"}, methods(EventPath{}))
+	assert.Equal(t, []string{"Attachments", "SendUpdate"}, methods(EventPath{}))
 	assert.Equal(t, []string{"Add", "AddFile", "AddItem", "Content", "Delete", "Get", "List", "Path", "Upload"}, methods(Attachments{}))
 }

@@ -61,6 +61,15 @@ func (s *Server) handleGraph(c *call) {
 
 	m := c.r.Method
 	switch rt.target {
+	case targetEvent:
+		switch m {
+		case http.MethodGet:
+			s.getEvent(c, mb, ev)
+		case http.MethodPatch:
+			s.updateEvent(c, mb, ev)
+		default:
+			c.methodNotAllowed()
+		}
 	case targetCollection:
 		switch m {
 		case http.MethodPost:

@@ -32,9 +32,10 @@ const (
 	targetItem                            // .../attachments/{id}
 	targetValue                           // .../attachments/{id}/$value
 	targetUploadSession                   // .../attachments/createUploadSession
+	targetEvent                           // .../events/{id} itself (event.go)
 )
 
-// route is a parsed Graph attachment URL.
+// route is a parsed Graph event or attachment URL.
 type route struct {
 	owner                        ownerKind
 	ownerID                      string
@@ -219,6 +220,10 @@ func parseRoute(escaped string) (*route, error) {
 	}
 	if rt.eventID, ok = p.id(); !ok {
 		return bad()
+	}
+	if p.done() {
+		rt.target = targetEvent
+		return rt, nil
 	}
 	if _, ok := p.name("attachments"); !ok {
 		return bad()

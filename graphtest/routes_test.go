@@ -91,7 +91,7 @@ func TestRouteUnknownShapes(t *testing.T) {
 	s.Me().AddEvent("e")
 	s.Group("g").AddEvent("e")
 	for _, p := range []string{
-		"/me/events/e",
+		"/me/events/e/",
 		"/me/events/e/attachments/",
 		"/me/events//attachments",
 		"/me//events/e/attachments",

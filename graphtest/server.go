@@ -104,6 +104,18 @@ type Options struct {
 	// MaxBodyRecorded is how many bytes of each request body are kept in
 	// Requests(); 0 means 64 KiB, a negative value keeps none.
 	MaxBodyRecorded int
+	// EmptyUpdateSendsUpdate makes a PATCH of an organizer's event whose
+	// body is the empty object {} count as an update: the attendees' copies
+	// get the organizer's attachments (event.go). event-update.md documents
+	// PATCH with the properties to change and nothing about a PATCH that
+	// changes none (GRAPH-FACTS [unknown]); by default {} answers 200 and
+	// sends nothing.
+	EmptyUpdateSendsUpdate bool
+	// AttendeeUpdateStatus is the status of a PATCH on an attendee's copy
+	// of a meeting. Graph does not document it; 0 means 200: the change
+	// stays on that copy and reaches neither the organizer nor the other
+	// attendees. Any other status answers error code ErrorAccessDenied.
+	AttendeeUpdateStatus int
 	// Clock is the server's time source for upload session expiry and the
 	// upload byte window; nil means time.Now. Tests can step it instead of
 	// sleeping.

@@ -46,6 +46,13 @@ type event struct {
 	id   string
 	cal  *Calendar
 	atts []*attachment
+
+	// Meetings (event.go): the organizer's event lists its attendees'
+	// copies; a copy points back at the organizer's event.
+	subject   string
+	version   int      // counts updates, for changeKey and @odata.etag
+	organizer *event   // nil on the organizer's own event
+	attendees []*event // attendees' copies, on the organizer's event
 }
 
 // attachment is a stored attachment; contentLocation is not part of
@@ -53,6 +60,7 @@ type event struct {
 type attachment struct {
 	StoredAttachment
 	contentLocation string
+	origin          string // on an attendee's copy: the organizer's attachment id
 }
 
 func newMailbox(s *Server, id, upn string, isGroup bool) *Mailbox {
