@@ -76,13 +76,14 @@ type eventState struct {
 // PATCH changes only the attendee's copy); ErrInvalidInput for a bad id or
 // a Body that is not a JSON object, before anything is sent; a *GraphError
 // for an error answer (ErrNotFound for an unknown event).
-func (e EventPath) SendUpdate(ctx context.Context, opts *SendUpdateOptions) error {
+func (e EventPath) SendUpdate(ctx context.Context, options ...*SendUpdateOptions) error {
 	u, err := e.r.url()
 	if err != nil {
 		return err
 	}
+	opts := last(options)
 	var body []byte
-	if opts != nil && len(opts.Body) > 0 {
+	if len(opts.Body) > 0 {
 		var o map[string]json.RawMessage
 		if err := json.Unmarshal(opts.Body, &o); err != nil || o == nil {
 			return invalidInput("SendUpdateOptions.Body must be a JSON object")
