@@ -36,7 +36,8 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // A POST that may have reached Graph is not sent again before the
 // package doc's Duplicate check has looked for it; when that check cannot
 // decide, the error is ErrOutcomeUnknown.
-func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*AddOptions) (*FileAttachment, error) {
+func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*AddOptions) (_ *FileAttachment, err error) {
+	defer a.r.inOp("AddFile", http.MethodPost, &err)
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")
 	}
@@ -91,7 +92,8 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 // nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
 // are *GraphError, and ErrOutcomeUnknown when a POST that may have landed
 // could not be checked (see the package doc's Duplicate check).
-func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*AddOptions) (*ItemAttachment, error) {
+func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*AddOptions) (_ *ItemAttachment, err error) {
+	defer a.r.inOp("AddItem", http.MethodPost, &err)
 	if i == nil {
 		return nil, invalidInput("item attachment is nil")
 	}
@@ -181,9 +183,10 @@ func (a Attachments) Add(ctx context.Context, att Attachment, opts ...*AddOption
 // this List had it (a loop), and for at most 10,000 pages (maxListPages);
 // each of these ends List with an error naming the cause, as does a page
 // whose answer is larger than 8 MiB (maxAnswerSize).
-func (a Attachments) List(ctx context.Context, _ ...*ListOptions) ([]Attachment, error) {
+func (a Attachments) List(ctx context.Context, _ ...*ListOptions) (_ []Attachment, err error) {
+	defer a.r.inOp("List", http.MethodGet, &err)
 	var all []Attachment
-	_, err := a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
+	_, err = a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
 	return all, err
 }
 
@@ -264,7 +267,8 @@ func (a Attachments) checkNextLink(link string) error {
 // *FileAttachment, *ItemAttachment or *ReferenceAttachment by its
 // @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
 // To download a file without holding it whole, use Content.
-func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (Attachment, error) {
+func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (_ Attachment, err error) {
+	defer a.r.inOp("Get", http.MethodGet, &err, id)
 	query := ""
 	if last(opts).ExpandItem {
 		query = "?$expand=microsoft.graph.itemattachment/item"
@@ -275,7 +279,8 @@ func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (A
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
 // nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
 // ErrInvalidInput for an empty id.
-func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions) error {
+func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions) (err error) {
+	defer a.r.inOp("Delete", http.MethodDelete, &err, id)
 	path, err := a.r.path(id)
 	if err != nil {
 		return err

@@ -196,6 +196,10 @@ func checkBaseURL(s string) (*url.URL, bool, error) {
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, false, invalidInput("BaseURL %q must be scheme://host[/path] without user, query or fragment", s)
 	}
+	if !hasVersion(u.Path) {
+		right := strings.TrimRight(s, "/") + "/v1.0"
+		return nil, false, invalidInput("BaseURL %q has no API version: it replaces the cloud's root and version, so write %q (or /beta)", s, right)
+	}
 	loopback := isLoopback(u.Hostname())
 	switch u.Scheme {
 	case "https":
@@ -207,6 +211,25 @@ func checkBaseURL(s string) (*url.URL, bool, error) {
 		return nil, false, invalidInput("BaseURL %q: scheme must be https", s)
 	}
 	return u, loopback, nil
+}
+
+// hasVersion says whether a BaseURL path ends in a Graph API version
+// segment: v1.0, beta, or v{n}[.{m}] for a proxy that mirrors them.
+func hasVersion(path string) bool {
+	seg := strings.ToLower(path[strings.LastIndexByte(strings.TrimRight(path, "/"), '/')+1:])
+	seg = strings.TrimRight(seg, "/")
+	if seg == "beta" {
+		return true
+	}
+	if !strings.HasPrefix(seg, "v") || len(seg) < 2 {
+		return false
+	}
+	for _, r := range seg[1:] {
+		if (r < '0' || r > '9') && r != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {

@@ -181,3 +181,18 @@ func TestCustomCloudKeepsItsAuthority(t *testing.T) {
 	custom := Cloud{Name: "global", GraphEndpoint: "https://graph.contoso.example", AuthorityHost: "https://login.contoso.example/"}
 	assert.Equal(t, "https://login.contoso.example/", custom.AzureCloud().ActiveDirectoryAuthorityHost)
 }
+
+// A BaseURL without the API version would make every call fail: NewClient
+// refuses it and shows the right form.
+func TestBaseURLNeedsAVersion(t *testing.T) {
+	cred := &countingCred{}
+	for _, bad := range []string{"https://graph.microsoft.com", "https://graph.microsoft.com/", "https://proxy.example/graph", "http://127.0.0.1:8080"} {
+		_, err := NewClient(cred, &ClientOptions{BaseURL: bad})
+		require.ErrorIs(t, err, ErrInvalidInput, bad)
+		assert.Contains(t, err.Error(), strings.TrimRight(bad, "/")+"/v1.0", bad)
+	}
+	for _, good := range []string{"https://graph.microsoft.com/v1.0", "https://graph.microsoft.com/beta", "https://proxy.example/graph/v1.0/", "http://127.0.0.1:8080/v1.0"} {
+		_, err := NewClient(cred, &ClientOptions{BaseURL: good})
+		require.NoError(t, err, good)
+	}
+}

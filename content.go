@@ -15,7 +15,8 @@ import (
 // concurrency cap until the reader is closed, read to the end, or ctx ends
 // (which closes it), whichever comes first; the caller should still close
 // it. An unknown id is ErrNotFound and an empty id ErrInvalidInput.
-func (a Attachments) Content(ctx context.Context, id string, _ ...*ContentOptions) (io.ReadCloser, error) {
+func (a Attachments) Content(ctx context.Context, id string, _ ...*ContentOptions) (_ io.ReadCloser, err error) {
+	defer a.r.inOp("Content", http.MethodGet, &err, id, "$value")
 	return a.content(ctx, "", id)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -196,4 +197,50 @@ func tooLarge(what string, size, limit int64, hint string) error {
 
 func byteSize(n int64) string {
 	return fmt.Sprintf("%g MiB", float64(n)/(1<<20))
+}
+
+// opError is every error a method returns: it names the operation and the
+// route (ids as sent, no query string) in the SDK's one voice, and unwraps
+// to the cause for errors.Is and errors.As.
+type opError struct {
+	op, method, route string
+	err               error
+}
+
+func (e *opError) Error() string {
+	var b strings.Builder
+	b.WriteString("eventattach: ")
+	b.WriteString(e.op)
+	if e.method != "" {
+		b.WriteString(" ")
+		b.WriteString(e.method)
+	}
+	b.WriteString(" ")
+	b.WriteString(e.route)
+	b.WriteString(": ")
+	b.WriteString(strings.TrimPrefix(e.err.Error(), "eventattach: "))
+	return b.String()
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// inOp names the operation and route in *err, when there is an error.
+// extra are the path segments after the route (an attachment id, $value).
+func (r route) inOp(op, method string, err *error, extra ...string) {
+	if *err == nil {
+		return
+	}
+	var oe *opError
+	if errors.As(*err, &oe) {
+		return // named already, by the operation it went through
+	}
+	p, _ := r.path()
+	for _, s := range extra {
+		if s == "$value" {
+			p += "/" + s
+		} else {
+			p += "/" + url.PathEscape(s)
+		}
+	}
+	*err = &opError{op: op, method: method, route: p, err: *err}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -87,7 +88,12 @@ type ResumeOptions struct {
 // has expired or is gone, it first looks for the attachment (the last chunk
 // may have landed: the package doc's Duplicate check, from state.Started),
 // and, when it is not there, starts a new session for the whole file.
-func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io.ReadSeeker, opts *ResumeOptions) (*FileAttachment, error) {
+func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io.ReadSeeker, opts *ResumeOptions) (_ *FileAttachment, err error) {
+	defer func() {
+		if err != nil {
+			err = &opError{op: "ResumeUpload", route: "upload of " + strconv.Quote(state.Name), err: err}
+		}
+	}()
 	var o ResumeOptions
 	if opts != nil {
 		o = *opts

@@ -76,7 +76,8 @@ type eventState struct {
 // PATCH changes only the attendee's copy); ErrInvalidInput for a bad id or
 // a Body that is not a JSON object, before anything is sent; a *GraphError
 // for an error answer (ErrNotFound for an unknown event).
-func (e EventPath) SendUpdate(ctx context.Context, options ...*SendUpdateOptions) error {
+func (e EventPath) SendUpdate(ctx context.Context, options ...*SendUpdateOptions) (err error) {
+	defer e.r.inOp("SendUpdate", http.MethodPatch, &err)
 	u, err := e.r.url()
 	if err != nil {
 		return err
