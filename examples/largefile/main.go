@@ -4,6 +4,14 @@
 //
 //	cd examples/largefile && go run .                 # a generated 20 MiB file, offline
 //	cd examples/largefile && go run . -file deck.pdf  # your file
+//	cd examples/largefile && go run . -file deck.pdf -state deck.upload.json
+//
+// With -state, the upload's checkpoint (an eventattach.UploadState) is saved
+// to that file after every acknowledged chunk, and a run that finds it
+// resumes the upload where the last one stopped, even one killed with
+// SIGKILL (scripts/resume-largefile.sh does exactly that). The state file
+// holds the upload URL's authtoken: it is written with mode 0600 and removed
+// once the upload is done.
 //
 // Upload takes any io.Reader up to 150 MiB and streams it: from 3 MiB on it
 // opens an upload session and PUTs 3.75 MiB chunks to the upload URL Graph
@@ -20,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +40,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/eventattach/eventattach"
 	"github.com/eventattach/eventattach/graphtest"
@@ -39,6 +50,7 @@ import (
 
 func main() {
 	path := flag.String("file", "", "file to upload (default: a generated 20 MiB file in a temp dir)")
+	stateFile := flag.String("state", "", "save the upload's state here and resume from it if it exists")
 	flag.Parse()
 	log.SetFlags(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -78,23 +90,51 @@ func main() {
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	// Hash while uploading, to compare with what the emulator stored.
+	// The file's sha256, to compare with what was stored.
 	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		log.Fatal(err)
+	}
 	start := time.Now()
-	att, err := client.Users(user).Events(eventID).Attachments().Upload(ctx, eventattach.FileUpload{
-		Name:        name,
-		ContentType: contentType,
-		Content:     io.TeeReader(f, h),
-		Size:        st.Size(),
-		Progress:    progress(name, st.Size()),
-	})
+	atts := client.Users(user).Events(eventID).Attachments()
+	var att *eventattach.FileAttachment
+	if state, ok := loadState(*stateFile, name, st.Size()); ok {
+		fmt.Printf("resuming %q from its saved state (%d of %d bytes acknowledged)\n", name, state.Acked, state.Size)
+		att, err = client.ResumeUpload(ctx, state, f, &eventattach.ResumeOptions{Progress: progress(name, st.Size()), Checkpoint: saver(*stateFile)})
+	} else {
+		att, err = atts.Upload(ctx, eventattach.FileUpload{
+			Name:        name,
+			ContentType: contentType,
+			Content:     f,
+			Size:        st.Size(),
+			Progress:    progress(name, st.Size()),
+			Checkpoint:  saver(*stateFile),
+		})
+	}
 	if err != nil {
 		log.Fatalf("upload: %v", err)
 	}
+	if *stateFile != "" {
+		os.Remove(*stateFile) // done: the state (and its authtoken) is of no further use
+	}
 	took := time.Since(start)
-	fmt.Printf("uploaded %q: %d bytes in %s, attachment id %s\n", att.Name, att.Size, took.Round(time.Millisecond), att.ID)
+	fmt.Printf("uploaded %q: %d bytes in %s, attachment id %s\n", att.Name, st.Size(), took.Round(time.Millisecond), att.ID)
 
 	if srv == nil {
+		// Read it back from Graph (or the stand-in) and compare.
+		rc, err := atts.Content(ctx, att.ID)
+		if err != nil {
+			log.Fatalf("download: %v", err)
+		}
+		defer rc.Close()
+		got := sha256.New()
+		if _, err := io.Copy(got, rc); err != nil {
+			log.Fatalf("download: %v", err)
+		}
+		fmt.Printf("downloaded it again; sha256 matches: %v\n", bytes.Equal(got.Sum(nil), h.Sum(nil)))
 		return
 	}
 	// Offline, check what the emulator got.
@@ -117,6 +157,47 @@ func main() {
 	fmt.Printf("chunks PUT to the upload host: %d, carrying an Authorization header: %d\n", puts, withAuth)
 }
 
+// saver returns a Checkpoint callback that writes the state to path (mode
+// 0600: it holds the upload URL's authtoken), atomically, so a process
+// killed while writing leaves the previous state.
+func saver(path string) func(eventattach.UploadState) {
+	if path == "" {
+		return nil
+	}
+	return func(s eventattach.UploadState) {
+		b, err := json.Marshal(s)
+		if err != nil {
+			log.Printf("saving the upload state: %v", err)
+			return
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			log.Printf("saving the upload state: %v", err)
+			return
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			log.Printf("saving the upload state: %v", err)
+		}
+	}
+}
+
+// loadState reads a saved state for this file, if there is one.
+func loadState(path, name string, size int64) (eventattach.UploadState, bool) {
+	var s eventattach.UploadState
+	if path == "" {
+		return s, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, false
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Name != name || s.Size != size {
+		log.Printf("ignoring %s: not a saved upload of %q", path, name)
+		return s, false
+	}
+	return s, true
+}
+
 // progress returns an Upload progress callback: a progress bar when stdout
 // is a terminal, otherwise one plain line per chunk.
 func progress(name string, total int64) func(sent, total int64) {
@@ -133,6 +214,13 @@ func progress(name string, total int64) func(sent, total int64) {
 	return func(sent, total int64) {
 		fmt.Printf("%s: %5.1f of %.1f MiB (%3d%%)\n", name, float64(sent)/(1<<20), float64(total)/(1<<20), sent*100/max(total, 1))
 	}
+}
+
+// staticToken is a credential holding one token (from scripts/graphtestd).
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // generate writes size pseudo-random bytes to path.
@@ -154,6 +242,11 @@ func generate(path string, size int64) error {
 // emulator (returned too, so it can be closed) seeded with a user and event.
 func connect() (c *eventattach.Client, user, eventID string, srv *graphtest.Server, err error) {
 	user, eventID = os.Getenv("GRAPH_USER"), os.Getenv("GRAPH_EVENT_ID")
+	if base, tok := os.Getenv("EVENTATTACH_BASE_URL"), os.Getenv("EVENTATTACH_TOKEN"); base != "" && tok != "" {
+		// A Graph stand-in that outlives this process (scripts/graphtestd).
+		c, err = eventattach.NewClient(staticToken(tok), &eventattach.ClientOptions{BaseURL: base})
+		return c, user, eventID, nil, err
+	}
 	if user != "" && eventID != "" && (os.Getenv("AZURE_CLIENT_ID") != "" || os.Getenv("AZURE_TENANT_ID") != "") {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
