@@ -36,7 +36,8 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // A POST that may have reached Graph is not sent again before the
 // package doc's Duplicate check has looked for it; when that check cannot
 // decide, the error is ErrOutcomeUnknown.
-func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttachment, error) {
+func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (_ *FileAttachment, err error) {
+	defer a.traceOp(&ctx, "AddFile").end(&err)
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")
 	}
@@ -79,7 +80,8 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment) (*FileAttac
 // nil item, an empty name or an invalid id is ErrInvalidInput; Graph's errors
 // are *GraphError, and ErrOutcomeUnknown when a POST that may have landed
 // could not be checked (see the package doc's Duplicate check).
-func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (*ItemAttachment, error) {
+func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment) (_ *ItemAttachment, err error) {
+	defer a.traceOp(&ctx, "AddItem").end(&err)
 	if i == nil {
 		return nil, invalidInput("item attachment is nil")
 	}
@@ -157,9 +159,10 @@ func (a Attachments) Add(ctx context.Context, att Attachment) (Attachment, error
 // this List had it (a loop), and for at most 10,000 pages (maxListPages);
 // each of these ends List with an error naming the cause, as does a page
 // whose answer is larger than 8 MiB (maxAnswerSize).
-func (a Attachments) List(ctx context.Context) ([]Attachment, error) {
+func (a Attachments) List(ctx context.Context) (_ []Attachment, err error) {
+	defer a.traceOp(&ctx, "List").end(&err)
 	var all []Attachment
-	_, err := a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
+	_, err = a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
 	return all, err
 }
 
@@ -237,14 +240,16 @@ func (a Attachments) checkNextLink(link string) error {
 // Get returns one attachment with its content: GET {route}/attachments/{id}.
 // The result is a *FileAttachment, *ItemAttachment or *ReferenceAttachment by
 // its @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
-func (a Attachments) Get(ctx context.Context, id string) (Attachment, error) {
+func (a Attachments) Get(ctx context.Context, id string) (_ Attachment, err error) {
+	defer a.traceOp(&ctx, "Get").end(&err)
 	return a.get(ctx, "", id, "")
 }
 
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
 // nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
 // ErrInvalidInput for an empty id.
-func (a Attachments) Delete(ctx context.Context, id string) error {
+func (a Attachments) Delete(ctx context.Context, id string) (err error) {
+	defer a.traceOp(&ctx, "Delete").end(&err)
 	path, err := a.r.path(id)
 	if err != nil {
 		return err

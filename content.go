@@ -13,7 +13,8 @@ import (
 // it), whichever comes first; the caller should still close it. An unknown
 // id is ErrNotFound and an empty id ErrInvalidInput; an item attachment has
 // no $value (Graph answers 400).
-func (a Attachments) Content(ctx context.Context, id string) (io.ReadCloser, error) {
+func (a Attachments) Content(ctx context.Context, id string) (_ io.ReadCloser, err error) {
+	defer a.traceOp(&ctx, "Content").end(&err)
 	return a.content(ctx, "", id)
 }
 

@@ -97,7 +97,8 @@ const codeBelowSessionMinimum = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSi
 // documents sessions for user mailboxes only). Content that ends before Size
 // bytes or goes on after them is ErrInvalidInput too, and nothing is created.
 // Graph's answers are *GraphError.
-func (a Attachments) Upload(ctx context.Context, f FileUpload) (*FileAttachment, error) {
+func (a Attachments) Upload(ctx context.Context, f FileUpload) (_ *FileAttachment, err error) {
+	defer a.traceOp(&ctx, "Upload").end(&err)
 	if err := checkUpload(&f); err != nil {
 		return nil, err
 	}
