@@ -37,6 +37,7 @@ const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 // package doc's Duplicate check has looked for it; when that check cannot
 // decide, the error is ErrOutcomeUnknown.
 func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*AddOptions) (_ *FileAttachment, err error) {
+	defer a.traceOp(&ctx, "AddFile").end(&err)
 	defer a.r.inOp("AddFile", http.MethodPost, &err)
 	if f == nil {
 		return nil, invalidInput("file attachment is nil")
@@ -93,6 +94,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 // are *GraphError, and ErrOutcomeUnknown when a POST that may have landed
 // could not be checked (see the package doc's Duplicate check).
 func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*AddOptions) (_ *ItemAttachment, err error) {
+	defer a.traceOp(&ctx, "AddItem").end(&err)
 	defer a.r.inOp("AddItem", http.MethodPost, &err)
 	if i == nil {
 		return nil, invalidInput("item attachment is nil")
@@ -184,6 +186,7 @@ func (a Attachments) Add(ctx context.Context, att Attachment, opts ...*AddOption
 // each of these ends List with an error naming the cause, as does a page
 // whose answer is larger than 8 MiB (maxAnswerSize).
 func (a Attachments) List(ctx context.Context, _ ...*ListOptions) (_ []Attachment, err error) {
+	defer a.traceOp(&ctx, "List").end(&err)
 	defer a.r.inOp("List", http.MethodGet, &err)
 	var all []Attachment
 	_, err = a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
@@ -268,6 +271,7 @@ func (a Attachments) checkNextLink(link string) error {
 // @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
 // To download a file without holding it whole, use Content.
 func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (_ Attachment, err error) {
+	defer a.traceOp(&ctx, "Get").end(&err)
 	defer a.r.inOp("Get", http.MethodGet, &err, id)
 	query := ""
 	if last(opts).ExpandItem {
@@ -280,6 +284,7 @@ func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (_
 // nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
 // ErrInvalidInput for an empty id.
 func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions) (err error) {
+	defer a.traceOp(&ctx, "Delete").end(&err)
 	defer a.r.inOp("Delete", http.MethodDelete, &err, id)
 	path, err := a.r.path(id)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 )
 
 // Version is this SDK's version, sent in the User-Agent.
@@ -67,6 +68,13 @@ type ClientOptions struct {
 	// Logger gets one record per attempt; nil is silent. It never receives
 	// tokens, content or query strings (so no ?authtoken= values).
 	Logger *slog.Logger
+	// TracingProvider gets a span per operation (AddFile, AddItem, Upload,
+	// List, Get, Delete, Content) named with its route template, a child
+	// span per attempt and per upload chunk, and events for waits and
+	// duplicate checks (see the README's Tracing). azotel's provider plugs
+	// in OpenTelemetry. The zero value traces nothing, at no cost. Spans
+	// carry no tokens, content, ids in their names, or query strings.
+	TracingProvider tracing.Provider
 }
 
 // RetryOptions tunes how often and how long the client waits before sending
@@ -98,6 +106,7 @@ type Client struct {
 	limiter  *mailboxLimiter
 	once     keyedLocks // IfAbsent adds, one at a time per event and name
 	logger   *slog.Logger
+	tracer   tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
 }
 
 // NewClient returns a Client that authenticates with cred (any azidentity
@@ -132,6 +141,7 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		tokens:   newTokenCache(cred, cloud.Scope()),
 		retry:    resolveRetry(o.Retry, loopback),
 		logger:   o.Logger,
+		tracer:   newTracer(o.TracingProvider),
 	}
 	switch {
 	case o.MailboxConcurrency == 0:

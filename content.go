@@ -16,6 +16,7 @@ import (
 // (which closes it), whichever comes first; the caller should still close
 // it. An unknown id is ErrNotFound and an empty id ErrInvalidInput.
 func (a Attachments) Content(ctx context.Context, id string, _ ...*ContentOptions) (_ io.ReadCloser, err error) {
+	defer a.traceOp(&ctx, "Content").end(&err)
 	defer a.r.inOp("Content", http.MethodGet, &err, id, "$value")
 	return a.content(ctx, "", id)
 }

@@ -33,10 +33,11 @@ func (a Attachments) create(ctx context.Context, url string, body func() (io.Rea
 		canRetry := left > 0 && ctx.Err() == nil
 		if canRetry {
 			d, why := waitBefore(c.retry.MaxRetries-left, 0, false, c.retry.BaseDelay, c.retry.MaxDelay, deadlineOf(ctx), time.Now())
+			c.traceWait(ctx, d, why)
 			canRetry = why == "" && sleep(ctx, d) == nil
 		}
 		lookCtx, cancel := graceCtx(ctx)
-		att, err := a.findSent(lookCtx, ex.requestID, sent, start)
+		att, err := a.checkSent(lookCtx, ex.requestID, sent, start)
 		cancel()
 		switch {
 		case err != nil:

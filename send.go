@@ -84,6 +84,7 @@ type sender struct {
 	lastCause  error       // the last attempt's transport or decode failure
 	slotErr    error       // the wait for a mailbox slot that ctx ended
 	trace      httptrace.ClientTrace
+	at         attemptSpan // the current attempt's span (tracing.go)
 }
 
 // send runs ex with at most maxRetries retries.
@@ -163,11 +164,12 @@ func (s *sender) round(ctx context.Context, retries int) error {
 		HTTPClient:     &s.hc,
 		RetryMax:       max(retries, 0),
 		CheckRetry:     s.checkRetry,
-		Backoff:        func(time.Duration, time.Duration, int, *http.Response) time.Duration { return s.wait },
+		Backoff:        s.backoff, // s.wait, which checkRetry chose
 		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
 		RequestLogHook: s.beforeAttempt,
 	}
 	resp, err := rc.Do(req)
+	s.endAttempt()
 	if err == nil && resp != nil && ex.ok(resp.StatusCode) {
 		return nil
 	}
@@ -187,7 +189,7 @@ func (s *sender) round(ctx context.Context, retries int) error {
 }
 
 // beforeAttempt runs before each attempt (go-retryablehttp's RequestLogHook).
-func (s *sender) beforeAttempt(_ retryablehttp.Logger, _ *http.Request, retry int) {
+func (s *sender) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
 	if retry > 0 {
 		s.retries++
 	}
@@ -195,6 +197,7 @@ func (s *sender) beforeAttempt(_ retryablehttp.Logger, _ *http.Request, retry in
 	s.checked, s.answer = false, nil
 	s.written.Store(false)
 	s.start = time.Now()
+	s.startAttempt(req)
 }
 
 // checkRetry judges each attempt by the policy (go-retryablehttp's
@@ -205,6 +208,7 @@ func (s *sender) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if resp != nil {
 		status = resp.StatusCode
 	}
+	s.traceAnswer(resp, err)
 	if !s.checked {
 		s.checked = true
 		s.log(ctx, resp, err)

@@ -268,6 +268,7 @@ func (u *uploader) put(ctx context.Context, from, to int64, retries int) chunk {
 	ctx, cancel := context.WithTimeout(ctx, u.f.ChunkTimeout)
 	defer cancel()
 	var ch chunk
+	defer u.c.traceChunk(&ctx, from, to, u.f.Size).end(&ch.err)
 	ch.outcome = u.c.send(ctx, &exchange{
 		method:    http.MethodPut,
 		url:       u.url,
@@ -510,7 +511,7 @@ func (u *uploader) created(ctx context.Context, location string) (*FileAttachmen
 func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachment, error) {
 	sent := sentFile(u.f.Name, u.f.ContentType, u.f.IsInline, u.f.ContentID)
 	sent.size, sent.sum = u.f.Size, u.digest.Sum(nil)
-	att, err := u.a.findSent(ctx, u.requestID, sent, u.started)
+	att, err := u.a.checkSent(ctx, u.requestID, sent, u.started)
 	if err != nil {
 		return nil, unknownOutcome(fmt.Sprintf("uploading %q: the last chunk was sent", u.f.Name), cause, err)
 	}

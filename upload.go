@@ -112,6 +112,7 @@ const codeBelowSessionMinimum = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSi
 // bytes or goes on after them is ErrInvalidInput too, and nothing is created.
 // Graph's answers are *GraphError.
 func (a Attachments) Upload(ctx context.Context, f FileUpload) (_ *FileAttachment, err error) {
+	defer a.traceOp(&ctx, "Upload").end(&err)
 	defer a.r.inOp("Upload", "", &err)
 	if err := checkUpload(&f); err != nil {
 		return nil, err
