@@ -106,6 +106,7 @@ func cfConfigFromEnv(getenv func(string) string) (*cfConfig, error) {
 // names exactly the missing ones, both as a function and as the test binary
 // run with EVENTATTACH_LIVE=1 and nothing else.
 func TestConformanceLiveSettings(t *testing.T) {
+	t.Parallel()
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -214,6 +215,7 @@ func cfStandIn(t *testing.T) (*graphtest.Server, *cfConfig, *cfEntra, string) {
 // upload session was finished or deleted, the recording holds no secret,
 // and the report names the three planted differences.
 func TestConformanceLiveStandIn(t *testing.T) {
+	t.Parallel()
 	srv, cfg, entra, _ := cfStandIn(t)
 	// An attachment the run must leave alone.
 	owner, err := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
@@ -301,6 +303,7 @@ func cfCheckSessionsClosed(t *testing.T, reqs []graphtest.Request) {
 // scenario failed) deletes whatever carries the run's prefix, and nothing
 // else.
 func TestConformanceLiveSweep(t *testing.T) {
+	t.Parallel()
 	srv, cfg, _, _ := cfStandIn(t)
 	cfg.recordDir, cfg.reportPath = "", ""
 	var tg *cfTarget

@@ -279,6 +279,7 @@ func cfCheckRecording(t *testing.T, dir string, secrets []string) {
 // holds no secret, replays every transcript of it against the SDK, and the
 // whole run against a fresh graphtest, which must answer alike.
 func TestConformanceRecorder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := &cfConfig{user: cfDefaultUser, eventID: cfDefaultEvent, recordDir: dir, bigUpload: 8 << 20}
 	var tg *cfTarget
