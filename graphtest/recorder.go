@@ -296,7 +296,11 @@ type view struct {
 // answer; a request that failed in transport has nothing to replay).
 func (r *Recorder) Transcripts() []Transcript {
 	r.mu.Lock()
-	exs := slices.Clone(r.exchanges)
+	// Copies: a request still in flight may set its answer meanwhile.
+	exs := make([]recExchange, len(r.exchanges))
+	for i, e := range r.exchanges {
+		exs[i] = *e
+	}
 	explicit := slices.Clone(r.explicit)
 	hosts := slices.Clone(r.hosts)
 	source := r.source
@@ -306,7 +310,8 @@ func (r *Recorder) Transcripts() []Transcript {
 	}
 
 	var vs []*view
-	for _, e := range exs {
+	for i := range exs {
+		e := &exs[i]
 		if e.err != nil || e.status == 0 {
 			continue
 		}
