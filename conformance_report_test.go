@@ -27,6 +27,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/eventattach/eventattach/graphtest"
+	"github.com/eventattach/eventattach/internal/jsonshape"
 )
 
 // cfDiff is where graphtest answered one recorded request differently.
@@ -78,15 +79,15 @@ func cfReport(t *testing.T, tg *cfTarget) string {
 	return b.String()
 }
 
-// cfParseTranscripts parses rendered transcripts with the transcript
-// tests' parser.
-func cfParseTranscripts(t *testing.T, trs []graphtest.Transcript) []*txExchange {
+// cfParseTranscripts reads rendered transcripts back from their bytes, as
+// the transcript tests read the files.
+func cfParseTranscripts(t *testing.T, trs []*graphtest.Transcript) []*graphtest.Transcript {
 	t.Helper()
-	var xs []*txExchange
+	var xs []*graphtest.Transcript
 	for _, tr := range trs {
-		x, err := txParse(tr.Name, tr.Data)
+		x, err := graphtest.ParseTranscript(tr.Name, tr.Data)
 		if err != nil {
-			t.Fatalf("recorded transcript %s does not parse: %v\n%s", tr.Name, err, tr.Data)
+			t.Fatalf("recorded transcript does not parse: %v\n%s", err, tr.Data)
 		}
 		xs = append(xs, x)
 	}
@@ -117,7 +118,7 @@ func cfUserEvent(raw string) (string, string, bool) {
 // that answered a success are seeded, attachment ids and upload URLs are
 // mapped to graphtest's as they are created, chunk bodies are the replay
 // tests' file again. It returns the differences.
-func cfReplayGraphtest(t *testing.T, xs []*txExchange) []cfDiff {
+func cfReplayGraphtest(t *testing.T, xs []*graphtest.Transcript) []cfDiff {
 	t.Helper()
 	srv := graphtest.NewServer(nil)
 	defer srv.Close()
@@ -126,7 +127,7 @@ func cfReplayGraphtest(t *testing.T, xs []*txExchange) []cfDiff {
 		t.Fatal(err)
 	}
 	for _, x := range xs {
-		if user, ev, ok := cfUserEvent(x.rawURL); ok && !x.onUploadHost() && x.status < 300 {
+		if user, ev, ok := cfUserEvent(x.URL); ok && !x.OnUploadHost() && x.Status < 300 {
 			srv.User(user).AddEvent(ev)
 		}
 	}
@@ -135,52 +136,52 @@ func cfReplayGraphtest(t *testing.T, xs []*txExchange) []cfDiff {
 	contents := map[int64][]byte{}
 	content := func(n int64) []byte {
 		if contents[n] == nil {
-			contents[n] = txContent(n)
+			contents[n] = graphtest.GeneratedContent(n)
 		}
 		return contents[n]
 	}
 	var diffs []cfDiff
 	for _, x := range xs {
-		req := fmt.Sprintf("%s %s", x.method, cfShortURL(x.rawURL))
+		req := fmt.Sprintf("%s %s", x.Method, cfShortURL(x.URL))
 		target := ""
 		h := http.Header{}
-		if x.onUploadHost() {
-			target = sessions[x.rawURL]
-			if x.reqHdr.Get("Authorization") != "" {
+		if x.OnUploadHost() {
+			target = sessions[x.URL]
+			if x.RequestHeader.Get("Authorization") != "" {
 				h.Set("Authorization", "Bearer "+tok.Token)
 			}
-		} else if rest, ok := strings.CutPrefix(x.rawURL, graphtest.RecordGraphRoot); ok {
+		} else if rest, ok := strings.CutPrefix(x.URL, graphtest.RecordGraphRoot); ok {
 			target = srv.URL() + cfMapIDs(rest, ids)
 			h.Set("Authorization", "Bearer "+tok.Token)
 		}
 		if target == "" {
-			diffs = append(diffs, cfDiff{x.file, req, []string{"not replayed: graphtest has no upload session for this URL (its createUploadSession failed)"}})
+			diffs = append(diffs, cfDiff{x.Name, req, []string{"not replayed: graphtest has no upload session for this URL (its createUploadSession failed)"}})
 			continue
 		}
 		for _, k := range []string{"Content-Type", "Content-Range"} {
-			if v := x.reqHdr.Get(k); v != "" {
+			if v := x.RequestHeader.Get(k); v != "" {
 				h.Set(k, v)
 			}
 		}
-		body := x.reqBody
-		if a, b, total, err := txContentRange(x.reqHdr.Get("Content-Range")); err == nil {
+		body := x.RequestBody
+		if a, b, total, err := txContentRange(x.RequestHeader.Get("Content-Range")); err == nil {
 			body = content(total)[a : b+1]
 		} else if m := regexp.MustCompile(`<base64 of (\d+) bytes>`).FindSubmatch(body); m != nil {
 			n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 			body = bytes.Replace(body, m[0], []byte(base64.StdEncoding.EncodeToString(content(n))), 1)
 		}
-		got, err := cfSend(x.method, target, h, body)
+		got, err := cfSend(x.Method, target, h, body)
 		if err != nil {
-			diffs = append(diffs, cfDiff{x.file, req, []string{"graphtest did not answer: " + err.Error()}})
+			diffs = append(diffs, cfDiff{x.Name, req, []string{"graphtest did not answer: " + err.Error()}})
 			continue
 		}
 		if what := cfCompare(x, got); len(what) > 0 {
-			diffs = append(diffs, cfDiff{x.file, req, what})
+			diffs = append(diffs, cfDiff{x.Name, req, what})
 		}
 		// What later requests refer to.
-		if x.status == http.StatusCreated && got.status == http.StatusCreated {
+		if x.Status == http.StatusCreated && got.status == http.StatusCreated {
 			var w, g struct{ ID, UploadURL string }
-			json.Unmarshal(x.body, &w)
+			json.Unmarshal(x.ResponseBody, &w)
 			json.Unmarshal(got.body, &g)
 			if w.ID != "" && g.ID != "" {
 				ids[w.ID] = g.ID
@@ -188,7 +189,7 @@ func cfReplayGraphtest(t *testing.T, xs []*txExchange) []cfDiff {
 			if w.UploadURL != "" && g.UploadURL != "" {
 				sessions[w.UploadURL] = g.UploadURL
 			}
-			if wl, ok := cfLocationID(x.respHdr.Get("Location")); ok {
+			if wl, ok := cfLocationID(x.ResponseHeader.Get("Location")); ok {
 				if gl, ok := cfLocationID(got.header.Get("Location")); ok {
 					ids[wl] = gl
 				}
@@ -253,34 +254,34 @@ func cfSend(method, target string, h http.Header, body []byte) (*cfAnswer, error
 // cfCompare lists how got differs from the recorded answer: status,
 // Content-Type, Location, JSON keys (case included) and value formats,
 // error.code.
-func cfCompare(x *txExchange, got *cfAnswer) []string {
+func cfCompare(x *graphtest.Transcript, got *cfAnswer) []string {
 	var out []string
-	if got.status != x.status {
-		out = append(out, fmt.Sprintf("status: Graph %d, graphtest %d", x.status, got.status))
+	if got.status != x.Status {
+		out = append(out, fmt.Sprintf("status: Graph %d, graphtest %d", x.Status, got.status))
 	}
-	wantCT, _, _ := mime.ParseMediaType(x.respHdr.Get("Content-Type"))
+	wantCT, _, _ := mime.ParseMediaType(x.ResponseHeader.Get("Content-Type"))
 	gotCT, _, _ := mime.ParseMediaType(got.header.Get("Content-Type"))
-	if len(x.body) > 0 && len(got.body) > 0 && wantCT != gotCT {
+	if len(x.ResponseBody) > 0 && len(got.body) > 0 && wantCT != gotCT {
 		out = append(out, fmt.Sprintf("Content-Type: Graph %q, graphtest %q", wantCT, gotCT))
 	}
-	if (x.respHdr.Get("Location") != "") != (got.header.Get("Location") != "") {
-		out = append(out, fmt.Sprintf("Location: Graph %q, graphtest %q", x.respHdr.Get("Location"), got.header.Get("Location")))
+	if (x.ResponseHeader.Get("Location") != "") != (got.header.Get("Location") != "") {
+		out = append(out, fmt.Sprintf("Location: Graph %q, graphtest %q", x.ResponseHeader.Get("Location"), got.header.Get("Location")))
 	}
-	trimmed := slices.ContainsFunc(x.meta["note"], func(n string) bool { return strings.HasPrefix(n, "body trimmed") })
+	trimmed := slices.ContainsFunc(x.Meta["note"], func(n string) bool { return strings.HasPrefix(n, "body trimmed") })
 	switch {
-	case (x.status < 400) != (got.status < 400):
+	case (x.Status < 400) != (got.status < 400):
 		// A success and an error: their bodies say nothing of each other.
-	case len(bytes.TrimSpace(x.body)) == 0 && len(got.body) > 0:
+	case len(bytes.TrimSpace(x.ResponseBody)) == 0 && len(got.body) > 0:
 		out = append(out, fmt.Sprintf("body: Graph none, graphtest %s", cfCut(got.body)))
-	case len(bytes.TrimSpace(x.body)) > 0 && len(got.body) == 0:
+	case len(bytes.TrimSpace(x.ResponseBody)) > 0 && len(got.body) == 0:
 		out = append(out, "body: Graph sent one, graphtest none")
 	case trimmed || wantCT != "application/json" || gotCT != "application/json":
 	default:
 		var w, g any
-		if txDecode(x.body, &w) != nil {
+		if jsonshape.Decode(x.ResponseBody, &w) != nil {
 			break
 		}
-		if err := txDecode(got.body, &g); err != nil {
+		if err := jsonshape.Decode(got.body, &g); err != nil {
 			out = append(out, "body: graphtest's is not JSON: "+cfCut(got.body))
 			break
 		}
@@ -308,7 +309,7 @@ func cfShapeDiff(at string, want, got any) []string {
 	case map[string]any:
 		g, ok := got.(map[string]any)
 		if !ok {
-			return []string{fmt.Sprintf("%s: Graph has an object, graphtest %s", cfAt(at), txClassOf(got))}
+			return []string{fmt.Sprintf("%s: Graph has an object, graphtest %s", cfAt(at), jsonshape.Kind(got))}
 		}
 		if strings.HasSuffix(strings.ToLower(at), "error.innererror") {
 			return nil
@@ -324,7 +325,7 @@ func cfShapeDiff(at string, want, got any) []string {
 					out = append(out, fmt.Sprintf("key %s: Graph writes it %s, graphtest %s", cfAt(at+"."+k), k, other))
 					out = append(out, cfShapeDiff(at+"."+k, w[k], g[other])...)
 				} else {
-					out = append(out, fmt.Sprintf("key %s: Graph sends it (%s), graphtest does not", cfAt(at+"."+k), txClassOf(w[k])))
+					out = append(out, fmt.Sprintf("key %s: Graph sends it (%s), graphtest does not", cfAt(at+"."+k), jsonshape.Kind(w[k])))
 				}
 				continue
 			}
@@ -336,13 +337,13 @@ func cfShapeDiff(at string, want, got any) []string {
 		}
 		for _, k := range cfKeys(g) {
 			if !wfold[strings.ToLower(k)] {
-				out = append(out, fmt.Sprintf("key %s: graphtest sends it (%s), Graph does not", cfAt(at+"."+k), txClassOf(g[k])))
+				out = append(out, fmt.Sprintf("key %s: graphtest sends it (%s), Graph does not", cfAt(at+"."+k), jsonshape.Kind(g[k])))
 			}
 		}
 	case []any:
 		g, ok := got.([]any)
 		if !ok {
-			return []string{fmt.Sprintf("%s: Graph has an array, graphtest %s", cfAt(at), txClassOf(got))}
+			return []string{fmt.Sprintf("%s: Graph has an array, graphtest %s", cfAt(at), jsonshape.Kind(got))}
 		}
 		// A list's length depends on what the event held before the run;
 		// other arrays' lengths are compared.
@@ -355,7 +356,7 @@ func cfShapeDiff(at string, want, got any) []string {
 			}
 		}
 	default:
-		if wc, gc := txClassOf(want), txClassOf(got); wc != gc {
+		if wc, gc := jsonshape.Kind(want), jsonshape.Kind(got); wc != gc {
 			out = append(out, fmt.Sprintf("%s: Graph has %s %s, graphtest %s %s", cfAt(at), wc, cfCut(txShowJSON(want)), gc, cfCut(txShowJSON(got))))
 		}
 	}
@@ -392,43 +393,4 @@ func cfAt(at string) string {
 func txShowJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
-}
-
-var (
-	cfOffsetRE    = regexp.MustCompile(`^\d+$`)
-	cfOpenRangeRE = regexp.MustCompile(`^\d+-$`)
-	cfRangeRE     = regexp.MustCompile(`^\d+-\d+$`)
-)
-
-// txClassOf is the kind of a JSON value, strings told apart by format (as
-// graphtest's transcript test does).
-func txClassOf(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case string:
-		switch {
-		case cfOffsetRE.MatchString(v):
-			return `an offset "N"`
-		case cfOpenRangeRE.MatchString(v):
-			return `a range "N-"`
-		case cfRangeRE.MatchString(v):
-			return `a range "N-M"`
-		case strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://"):
-			return "a URL"
-		}
-		if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return "an RFC 3339 date-time"
-		}
-		return "a string"
-	}
-	return fmt.Sprintf("%T", v)
 }

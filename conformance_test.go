@@ -648,7 +648,7 @@ func cfDelete(ctx context.Context, t *testing.T, tg *cfTarget) {
 // refuses it mid-upload with ErrorMessageSizeExceeded (GRAPH-FACTS): then
 // the SDK must say ErrTooLarge and delete the session.
 func cfUpload(ctx context.Context, t *testing.T, tg *cfTarget, size int64) {
-	content := txContent(size)
+	content := graphtest.GeneratedContent(size)
 	name := tg.name(fmt.Sprintf("upload-%dMiB.bin", size>>20))
 	var calls []int64
 	start := tg.wire.len()
@@ -732,7 +732,7 @@ func cfCancelUpload(ctx context.Context, t *testing.T, tg *cfTarget) {
 	start := tg.wire.len()
 	_, err := tg.atts.Upload(cctx, eventattach.FileUpload{
 		Name: name, ContentType: "application/octet-stream",
-		Content: bytes.NewReader(txContent(size)), Size: size,
+		Content: bytes.NewReader(graphtest.GeneratedContent(size)), Size: size,
 		Progress: func(sent, total int64) { cancel() },
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -830,7 +830,7 @@ func cfErrBearerOnUploadURL(ctx context.Context, t *testing.T, tg *cfTarget) {
 		t.Fatalf("createUploadSession: %v", a)
 	}
 	h := http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {fmt.Sprintf("bytes 0-%d/%d", cfRawChunk-1, cfSessionSize)}}
-	put, err := tg.do(ctx, http.MethodPut, uploadURL, h, txContent(cfSessionSize)[:cfRawChunk], true)
+	put, err := tg.do(ctx, http.MethodPut, uploadURL, h, graphtest.GeneratedContent(cfSessionSize)[:cfRawChunk], true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -845,7 +845,7 @@ func cfErrBearerOnUploadURL(ctx context.Context, t *testing.T, tg *cfTarget) {
 // over Graph's 4 MB request limit: 400 "Maximum request length exceeded."
 // (413 and an empty 500 were reported too); the SDK says ErrTooLarge.
 func cfErrOversizePost(ctx context.Context, t *testing.T, tg *cfTarget) {
-	got, err := tg.atts.AddFile(ctx, &eventattach.FileAttachment{Name: tg.name("big.bin"), ContentBytes: txContent(eventattach.MaxAddSize - 1)})
+	got, err := tg.atts.AddFile(ctx, &eventattach.FileAttachment{Name: tg.name("big.bin"), ContentBytes: graphtest.GeneratedContent(eventattach.MaxAddSize - 1)})
 	if err == nil {
 		tg.track(t, got.ID)
 		tg.observe("oversize POST: a %d-byte file in one POST was accepted", eventattach.MaxAddSize-1)

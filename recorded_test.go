@@ -30,36 +30,12 @@ import (
 
 const cfRecordedDir = "testdata/graph/recorded"
 
-// cfLoadDir parses every transcript of a recorded run, in file order.
-func cfLoadDir(t *testing.T, dir string) (map[string]*txExchange, []*txExchange) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.http"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts in %s: %v", dir, err)
-	}
-	all := map[string]*txExchange{}
-	var xs []*txExchange
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := txParse(filepath.Base(f), data)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		all[x.file] = x
-		xs = append(xs, x)
-	}
-	return all, xs
-}
-
 // cfReplayDir replays every transcript of a recorded run against the SDK.
 func cfReplayDir(t *testing.T, dir string) {
-	all, xs := cfLoadDir(t, dir)
+	all, xs := txLoad(t, dir)
 	for i, x := range xs {
-		t.Run(x.file, func(t *testing.T) {
-			op, _ := x.sdkArgs()
+		t.Run(x.Name, func(t *testing.T) {
+			op, _ := x.SDK()
 			switch op {
 			case "AddFile", "Upload", "Delete":
 				txRunSDK(t, all, x)
@@ -72,20 +48,20 @@ func cfReplayDir(t *testing.T, dir string) {
 			case "List", "Get", "Content":
 				cfReplayOne(t, xs, i, x)
 			case "none":
-				t.Skipf("no SDK call sends this request: %s", strings.Join(x.meta["note"], "; "))
+				t.Skipf("no SDK call sends this request: %s", strings.Join(x.Meta["note"], "; "))
 			default:
-				t.Errorf("unknown sdk line %q", x.get("sdk"))
+				t.Errorf("unknown sdk line %q", x.Get("sdk"))
 			}
 		})
 	}
 }
 
 // cfItemType is the kind of item an AddItem request carries.
-func cfItemType(x *txExchange) string {
+func cfItemType(x *graphtest.Transcript) string {
 	var in struct {
 		Item map[string]any
 	}
-	json.Unmarshal(x.reqBody, &in)
+	json.Unmarshal(x.RequestBody, &in)
 	t, _ := in.Item["@odata.type"].(string)
 	return strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(t), "#"), "microsoft.graph.")
 }
@@ -93,7 +69,7 @@ func cfItemType(x *txExchange) string {
 // cfReplayOne serves x's answer to the SDK call its sdk line names (and
 // pages it follows from the run's later exchanges), then checks the request
 // and the outcome.
-func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
+func cfReplayOne(t *testing.T, xs []*graphtest.Transcript, i int, x *graphtest.Transcript) {
 	var mu sync.Mutex
 	var first *txGot
 	var srvURL string
@@ -101,13 +77,13 @@ func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		var serve *txExchange
+		var serve *graphtest.Transcript
 		if first == nil {
 			first = &txGot{method: r.Method, requestURI: r.RequestURI, path: r.URL.Path, header: r.Header.Clone(), body: body}
 			serve = x
 		} else {
 			for _, y := range xs[i+1:] {
-				if y.method == r.Method && y.rawURL == graphtest.RecordGraphRoot+strings.TrimPrefix(r.URL.RequestURI(), "/v1.0") {
+				if y.Method == r.Method && y.URL == graphtest.RecordGraphRoot+strings.TrimPrefix(r.URL.RequestURI(), "/v1.0") {
 					serve = y
 					break
 				}
@@ -117,13 +93,13 @@ func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
 			http.Error(w, `{"error":{"code":"NoTranscript","message":"no transcript for this request"}}`, http.StatusNotImplemented)
 			return
 		}
-		out := bytes.ReplaceAll(serve.body, []byte(graphtest.RecordGraphRoot), []byte(srvURL+"/v1.0"))
-		for k, vs := range serve.respHdr {
+		out := bytes.ReplaceAll(serve.ResponseBody, []byte(graphtest.RecordGraphRoot), []byte(srvURL+"/v1.0"))
+		for k, vs := range serve.ResponseHeader {
 			if k != "Content-Length" {
 				w.Header()[k] = vs
 			}
 		}
-		w.WriteHeader(serve.status)
+		w.WriteHeader(serve.Status)
 		w.Write(out)
 	}))
 	defer srv.Close()
@@ -134,19 +110,19 @@ func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	user, ev, ok := cfUserEvent(x.rawURL)
+	user, ev, ok := cfUserEvent(x.URL)
 	if !ok {
-		t.Fatalf("%s: not an event's attachments URL", x.rawURL)
+		t.Fatalf("%s: not an event's attachments URL", x.URL)
 	}
 	atts := client.Users(user).Events(ev).Attachments()
 	if user == "me" {
 		atts = client.Me().Events(ev).Attachments()
 	}
-	u, _ := url.Parse(x.rawURL)
+	u, _ := url.Parse(x.URL)
 	seg := strings.Split(strings.TrimSuffix(u.Path, "/$value"), "/")
 	id := seg[len(seg)-1]
 
-	op, _ := x.sdkArgs()
+	op, _ := x.SDK()
 	var res any
 	switch op {
 	case "List":
@@ -159,12 +135,12 @@ func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
 			var b []byte
 			b, err = io.ReadAll(rc)
 			rc.Close()
-			if err == nil && !strings.HasPrefix(string(x.body), "<") && !bytes.Equal(b, x.body) {
-				t.Errorf("Content read %q, the answer held %q", cfCut(b), cfCut(x.body))
+			if err == nil && !strings.HasPrefix(string(x.ResponseBody), "<") && !bytes.Equal(b, x.ResponseBody) {
+				t.Errorf("Content read %q, the answer held %q", cfCut(b), cfCut(x.ResponseBody))
 			}
 		}
 	case "AddItem":
-		res, err = atts.AddItem(ctx, &eventattach.ItemAttachment{Name: cfJSONName(x.reqBody), Item: cfDecodeItem(t, x)})
+		res, err = atts.AddItem(ctx, &eventattach.ItemAttachment{Name: cfJSONName(x.RequestBody), Item: cfDecodeItem(t, x)})
 	}
 	mu.Lock()
 	got := first
@@ -172,17 +148,17 @@ func cfReplayOne(t *testing.T, xs []*txExchange, i int, x *txExchange) {
 	if got == nil {
 		t.Fatalf("the SDK sent no request; it returned %v, %v", txShow(res), err)
 	}
-	want, _ := url.Parse(x.rawURL)
-	if got.method != x.method || got.path != want.Path {
-		t.Errorf("the SDK sent %s %s, the transcript %s %s", got.method, got.path, x.method, want.Path)
+	want, _ := url.Parse(x.URL)
+	if got.method != x.Method || got.path != want.Path {
+		t.Errorf("the SDK sent %s %s, the transcript %s %s", got.method, got.path, x.Method, want.Path)
 	}
 	if op == "AddItem" {
 		txCheckRequest(t, x, *got, "", nil, -1)
 	}
-	if x.get("expect") != "" {
+	if x.Get("expect") != "" {
 		txCheckOutcome(t, x, res, err)
-	} else if x.status < 300 && err != nil {
-		t.Errorf("the SDK returned %v for a %d", err, x.status)
+	} else if x.Status < 300 && err != nil {
+		t.Errorf("the SDK returned %v for a %d", err, x.Status)
 	}
 }
 
@@ -192,9 +168,9 @@ func cfJSONName(b []byte) string {
 	return v.Name
 }
 
-func cfDecodeItem(t *testing.T, x *txExchange) eventattach.OutlookItem {
+func cfDecodeItem(t *testing.T, x *graphtest.Transcript) eventattach.OutlookItem {
 	var in struct{ Item json.RawMessage }
-	json.Unmarshal(x.reqBody, &in)
+	json.Unmarshal(x.RequestBody, &in)
 	var item eventattach.OutlookItem
 	switch cfItemType(x) {
 	case "message":
@@ -292,10 +268,10 @@ func TestConformanceRecorder(t *testing.T) {
 	}
 	cfCheckRecording(t, dir, cfSecretsOf(tg.srv, cfg.user, nil))
 
-	_, xs := cfLoadDir(t, dir)
+	_, xs := txLoad(t, dir)
 	ops := map[string]int{}
 	for _, x := range xs {
-		op, _ := x.sdkArgs()
+		op, _ := x.SDK()
 		ops[op]++
 	}
 	for _, op := range []string{"AddFile", "AddItem", "Upload", "Delete", "List", "Get", "Content", "none"} {
@@ -324,7 +300,7 @@ func TestTranscriptRecorded(t *testing.T) {
 		t.Run(filepath.Base(d), func(t *testing.T) {
 			t.Run("sdk", func(t *testing.T) { cfReplayDir(t, d) })
 			t.Run("graphtest", func(t *testing.T) {
-				_, xs := cfLoadDir(t, d)
+				_, xs := txLoad(t, d)
 				for _, diff := range cfReplayGraphtest(t, xs) {
 					t.Errorf("%s %s: %s", diff.file, diff.request, strings.Join(diff.what, "; "))
 				}

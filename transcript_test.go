@@ -23,7 +23,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,230 +35,84 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/eventattach/eventattach"
+	"github.com/eventattach/eventattach/graphtest"
+	"github.com/eventattach/eventattach/internal/jsonshape"
 )
 
 const (
 	txDir = "testdata/graph"
-	// The two hosts the transcripts talk to.
-	txGraphRoot  = "https://graph.microsoft.com"
-	txUploadRoot = "https://outlook.office.com"
 	// txMaxChunk is Graph's advice for one PUT: "keep each byte range less
 	// than 4 MB" (concepts/outlook-large-attachments.md, step 2).
 	txMaxChunk = 4 << 20
 )
 
-// txExchange is one transcript file: its header lines, one request and
-// its response.
-type txExchange struct {
-	file string
-	meta map[string][]string // "# key: value" lines, in order per key
-
-	method  string
-	rawURL  string // as written: https://graph.microsoft.com/v1.0/... or https://outlook.office.com/...
-	reqHdr  http.Header
-	reqBody []byte
-
-	status  int
-	respHdr http.Header
-	body    []byte
+// txLoad reads the transcripts of dir: by name, and in file order.
+func txLoad(t testing.TB, dir string) (map[string]*graphtest.Transcript, []*graphtest.Transcript) {
+	t.Helper()
+	xs, err := graphtest.ReadTranscripts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(xs) == 0 {
+		t.Fatalf("no transcripts in %s", dir)
+	}
+	all := map[string]*graphtest.Transcript{}
+	for _, x := range xs {
+		all[x.Name] = x
+	}
+	return all, xs
 }
 
-func (x *txExchange) get(key string) string {
-	if v := x.meta[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// onUploadHost says whether the request goes to the upload host rather
-// than to Graph.
-func (x *txExchange) onUploadHost() bool { return strings.HasPrefix(x.rawURL, txUploadRoot) }
-
-// flow is the transcripts one SDK call goes through, in order.
-func (x *txExchange) flow() []string {
-	if f := strings.Fields(x.get("flow")); len(f) > 0 {
-		return f
-	}
-	return []string{x.file}
-}
-
-// sdkArgs reads "# sdk: Op key=value ...".
-func (x *txExchange) sdkArgs() (string, map[string]string) {
-	f := strings.Fields(x.get("sdk"))
-	args := map[string]string{}
-	if len(f) == 0 {
-		return "", args
-	}
-	for _, kv := range f[1:] {
-		k, v, _ := strings.Cut(kv, "=")
-		args[k] = v
-	}
-	return f[0], args
-}
-
-// fixedBody is the request body with the "# fix:" corrections of doc typos
-// applied (each `"old" => "new"`, both Go-quoted strings).
-func (x *txExchange) fixedBody(t testing.TB) []byte {
-	b := x.reqBody
-	for _, fix := range x.meta["fix"] {
-		old, nw, ok := strings.Cut(fix, " => ")
-		o, err1 := strconv.Unquote(strings.TrimSpace(old))
-		n, err2 := strconv.Unquote(strings.TrimSpace(nw))
-		if !ok || err1 != nil || err2 != nil {
-			t.Fatalf("%s: bad fix line %q", x.file, fix)
-		}
-		if !bytes.Contains(b, []byte(o)) {
-			t.Fatalf("%s: fix %q: the request body does not contain it", x.file, fix)
-		}
-		b = bytes.ReplaceAll(b, []byte(o), []byte(n))
+// txFixedBody is x's request body with its "# fix:" lines applied.
+func txFixedBody(t testing.TB, x *graphtest.Transcript) []byte {
+	t.Helper()
+	b, err := x.FixedRequestBody()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
-}
-
-// txParse reads the format described in testdata/README.md.
-func txParse(file string, data []byte) (*txExchange, error) {
-	x := &txExchange{file: file, meta: map[string][]string{}, reqHdr: http.Header{}, respHdr: http.Header{}}
-	lines := strings.Split(string(data), "\n")
-	if n := len(lines); n > 0 && lines[n-1] == "" {
-		lines = lines[:n-1] // the file's final newline
-	}
-	i := 0
-	for ; i < len(lines) && lines[i] != ">>> request"; i++ {
-		l := lines[i]
-		if l == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(l, "# "), ": ")
-		if !strings.HasPrefix(l, "# ") || !ok {
-			return nil, fmt.Errorf("line %d: want \"# key: value\" before \">>> request\", got %q", i+1, l)
-		}
-		x.meta[k] = append(x.meta[k], v)
-	}
-	if i == len(lines) {
-		return nil, errors.New(`no ">>> request" line`)
-	}
-	i++
-	resp := slices.Index(lines[i:], "<<< response")
-	if resp < 0 {
-		return nil, errors.New(`no "<<< response" line`)
-	}
-	reqLines, respLines := lines[i:i+resp], lines[i+resp+1:]
-	if len(reqLines) == 0 || len(respLines) == 0 {
-		return nil, errors.New("empty request or response")
-	}
-	f := strings.Fields(reqLines[0])
-	if len(f) < 2 || len(f) > 3 {
-		return nil, fmt.Errorf("bad request line %q", reqLines[0])
-	}
-	x.method, x.rawURL = f[0], f[1]
-	var err error
-	if x.reqBody, err = txHeadersAndBody(reqLines[1:], x.reqHdr); err != nil {
-		return nil, err
-	}
-	// "HTTP 201 Created" (as the seed page prints it) or "HTTP/1.1 201 Created".
-	f = strings.Fields(respLines[0])
-	if len(f) < 2 || (f[0] != "HTTP" && !strings.HasPrefix(f[0], "HTTP/")) {
-		return nil, fmt.Errorf("bad status line %q", respLines[0])
-	}
-	if x.status, err = strconv.Atoi(f[1]); err != nil {
-		return nil, fmt.Errorf("bad status line %q", respLines[0])
-	}
-	if x.body, err = txHeadersAndBody(respLines[1:], x.respHdr); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// txHeadersAndBody reads header lines up to a blank line, then the body:
-// the remaining lines joined with "\n" (the last line's newline is the
-// file's, not the body's).
-func txHeadersAndBody(lines []string, h http.Header) ([]byte, error) {
-	for i, l := range lines {
-		if l == "" {
-			if i+1 == len(lines) {
-				return nil, nil
-			}
-			return []byte(strings.Join(lines[i+1:], "\n")), nil
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			return nil, fmt.Errorf("bad header line %q", l)
-		}
-		h.Add(k, strings.TrimSpace(v))
-	}
-	return nil, nil
-}
-
-func txLoad(t testing.TB) map[string]*txExchange {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(txDir, "*.http"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts in %s: %v", txDir, err)
-	}
-	all := map[string]*txExchange{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := txParse(filepath.Base(f), data)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		all[x.file] = x
-	}
-	return all
-}
-
-func txSorted(all map[string]*txExchange) []*txExchange {
-	var out []*txExchange
-	for _, x := range all {
-		out = append(out, x)
-	}
-	slices.SortFunc(out, func(a, b *txExchange) int { return strings.Compare(a.file, b.file) })
-	return out
 }
 
 // TestTranscriptFiles checks the transcripts themselves: every file parses,
 // says where it comes from and what SDK call it exercises, its flows exist,
 // its JSON bodies parse, and testdata/README.md lists it.
 func TestTranscriptFiles(t *testing.T) {
-	all := txLoad(t)
+	all, xs := txLoad(t, txDir)
 	readme, err := os.ReadFile("testdata/README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range txSorted(all) {
-		t.Run(x.file, func(t *testing.T) {
+	for _, x := range xs {
+		t.Run(x.Name, func(t *testing.T) {
 			for _, k := range []string{"source", "verbatim", "sdk", "status", "keys"} {
-				if x.get(k) == "" {
+				if x.Get(k) == "" {
 					t.Errorf("no %q header line", k)
 				}
 			}
-			if s := x.get("status"); s != "documented" && s != "reported" && s != "assumed" {
+			if s := x.Get("status"); s != "documented" && s != "reported" && s != "assumed" {
 				t.Errorf("status %q: want documented, reported or assumed", s)
 			}
-			if k := x.get("keys"); k != "exact" && k != "superset" {
+			if k := x.Get("keys"); k != "exact" && k != "superset" {
 				t.Errorf("keys %q: want exact or superset", k)
 			}
-			for _, f := range x.flow() {
+			for _, f := range x.Flow() {
 				if all[f] == nil {
 					t.Errorf("flow names %s, which does not exist", f)
 				}
 			}
-			if !slices.Contains(x.flow(), x.file) {
-				t.Errorf("its flow %v does not include it", x.flow())
+			if !slices.Contains(x.Flow(), x.Name) {
+				t.Errorf("its flow %v does not include it", x.Flow())
 			}
-			if cl := x.respHdr.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(x.body)) {
-				t.Errorf("response Content-Length %s, body %d bytes", cl, len(x.body))
+			if cl := x.ResponseHeader.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(x.ResponseBody)) {
+				t.Errorf("response Content-Length %s, body %d bytes", cl, len(x.ResponseBody))
 			}
-			if txIsJSON(x.respHdr) && len(x.body) > 0 && !json.Valid(x.body) {
+			if txIsJSON(x.ResponseHeader) && len(x.ResponseBody) > 0 && !json.Valid(x.ResponseBody) {
 				t.Errorf("response body is not JSON")
 			}
-			if txIsJSON(x.reqHdr) && !strings.Contains(x.get("sdk"), "contentSize=") && !json.Valid(x.fixedBody(t)) {
+			if txIsJSON(x.RequestHeader) && !strings.Contains(x.Get("sdk"), "contentSize=") && !json.Valid(txFixedBody(t, x)) {
 				t.Errorf("request body is not JSON")
 			}
-			if !bytes.Contains(readme, []byte(x.file)) {
+			if !bytes.Contains(readme, []byte(x.Name)) {
 				t.Errorf("testdata/README.md does not list it")
 			}
 		})
@@ -295,7 +148,7 @@ type txGot struct {
 // unexpected.
 type txScript struct {
 	t      *testing.T
-	steps  []*txExchange
+	steps  []*graphtest.Transcript
 	graph  *httptest.Server
 	upload *httptest.Server
 
@@ -307,7 +160,7 @@ type txScript struct {
 	nextOffset int64  // the offset the last chunk answer reported
 }
 
-func txNewScript(t *testing.T, steps []*txExchange) *txScript {
+func txNewScript(t *testing.T, steps []*graphtest.Transcript) *txScript {
 	s := &txScript{t: t, steps: steps, got: map[int]txGot{}}
 	s.graph = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, false) }))
 	s.upload = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, true) }))
@@ -320,7 +173,7 @@ func txNewScript(t *testing.T, steps []*txExchange) *txScript {
 // server. This is the only change made to a documented answer (besides the
 // chunk offset, see serve): without it the SDK could not reach the session.
 func (s *txScript) rewriteUpload(u string) string {
-	if rest, ok := strings.CutPrefix(u, txUploadRoot); ok {
+	if rest, ok := strings.CutPrefix(u, graphtest.RecordUploadRoot); ok {
 		return s.upload.URL + rest
 	}
 	return u
@@ -331,7 +184,7 @@ func (s *txScript) serve(w http.ResponseWriter, r *http.Request, upload bool) {
 	g := txGot{upload: upload, method: r.Method, requestURI: r.RequestURI, path: r.URL.Path, header: r.Header.Clone(), body: body}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.next >= len(s.steps) || s.steps[s.next].onUploadHost() != upload || s.steps[s.next].method != r.Method {
+	if s.next >= len(s.steps) || s.steps[s.next].OnUploadHost() != upload || s.steps[s.next].Method != r.Method {
 		s.unexpected = append(s.unexpected, g)
 		http.Error(w, `{"error":{"code":"NoTranscript","message":"no transcript for this request"}}`, http.StatusNotImplemented)
 		return
@@ -341,13 +194,13 @@ func (s *txScript) serve(w http.ResponseWriter, r *http.Request, upload bool) {
 	s.next++
 	s.got[step] = g
 
-	out := x.body
+	out := x.ResponseBody
 	// A session's uploadUrl: rewritten to the upload server (and kept, so
 	// the chunks can be checked against it).
 	var sess struct {
 		UploadURL string `json:"uploadUrl"`
 	}
-	if txIsJSON(x.respHdr) && json.Unmarshal(x.body, &sess) == nil && sess.UploadURL != "" {
+	if txIsJSON(x.ResponseHeader) && json.Unmarshal(x.ResponseBody, &sess) == nil && sess.UploadURL != "" {
 		s.uploadURL = s.rewriteUpload(sess.UploadURL)
 		out = bytes.Replace(out, []byte(sess.UploadURL), []byte(s.uploadURL), 1)
 	}
@@ -357,15 +210,15 @@ func (s *txScript) serve(w http.ResponseWriter, r *http.Request, upload bool) {
 	// 320 KiB and cannot end where the docs' chunk does; answering the
 	// documented offset would tell the SDK the server holds bytes it never
 	// sent. See the Content-Range check in txCheckRequest.
-	if x.method == http.MethodPut && x.status == http.StatusOK {
-		_, docEnd, _, err1 := txContentRange(x.reqHdr.Get("Content-Range"))
+	if x.Method == http.MethodPut && x.Status == http.StatusOK {
+		_, docEnd, _, err1 := txContentRange(x.RequestHeader.Get("Content-Range"))
 		_, sdkEnd, _, err2 := txContentRange(r.Header.Get("Content-Range"))
 		if err1 == nil && err2 == nil {
 			out = bytes.ReplaceAll(out, []byte(strconv.Quote(strconv.FormatInt(docEnd+1, 10))), []byte(strconv.Quote(strconv.FormatInt(sdkEnd+1, 10))))
 			s.nextOffset = sdkEnd + 1
 		}
 	}
-	for k, vs := range x.respHdr {
+	for k, vs := range x.ResponseHeader {
 		if k == "Content-Length" {
 			continue // set below from the body served, which it equals (TestTranscriptFiles)
 		}
@@ -377,7 +230,7 @@ func (s *txScript) serve(w http.ResponseWriter, r *http.Request, upload bool) {
 		}
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(x.status)
+	w.WriteHeader(x.Status)
 	w.Write(out)
 }
 
@@ -393,29 +246,20 @@ func txContentRange(v string) (a, b, total int64, err error) {
 	return a, b, total, nil
 }
 
-// txContent is the file the tests upload: byte i is i mod 251.
-func txContent(n int64) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i % 251)
-	}
-	return b
-}
-
 // TestTranscriptSDK replays each transcript against the SDK.
 func TestTranscriptSDK(t *testing.T) {
-	all := txLoad(t)
-	for _, x := range txSorted(all) {
-		t.Run(x.file, func(t *testing.T) { txRunSDK(t, all, x) })
+	all, xs := txLoad(t, txDir)
+	for _, x := range xs {
+		t.Run(x.Name, func(t *testing.T) { txRunSDK(t, all, x) })
 	}
 }
 
-func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
-	var steps []*txExchange
-	for _, f := range x.flow() {
+func txRunSDK(t *testing.T, all map[string]*graphtest.Transcript, x *graphtest.Transcript) {
+	var steps []*graphtest.Transcript
+	for _, f := range x.Flow() {
 		steps = append(steps, all[f])
 	}
-	me := slices.Index(x.flow(), x.file)
+	me := slices.Index(x.Flow(), x.Name)
 	s := txNewScript(t, steps)
 	client, err := eventattach.NewClient(txCred{}, &eventattach.ClientOptions{
 		BaseURL: s.graph.URL + "/v1.0",
@@ -430,8 +274,8 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 	// The SDK call comes from the flow's first request: its route, and its
 	// body for the arguments.
 	first := steps[0]
-	op, args := x.sdkArgs()
-	atts, attID := txRoute(t, client, first.rawURL)
+	op, args := x.SDK()
+	atts, attID := txRoute(t, client, first.URL)
 	var content []byte
 	var res any
 	switch op {
@@ -441,12 +285,12 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 			IsInline                     bool
 			ContentBytes                 string
 		}
-		body := first.fixedBody(t)
+		body := txFixedBody(t, first)
 		f := &eventattach.FileAttachment{}
 		if n, ok := args["contentSize"]; ok {
 			// The body is a placeholder: read its name, make the content.
 			size, _ := strconv.ParseInt(n, 10, 64)
-			content = txContent(size)
+			content = graphtest.GeneratedContent(size)
 			f.Name = regexp.MustCompile(`"name":"([^"]*)"`).FindStringSubmatch(string(body))[1]
 			f.ContentBytes = content
 		} else {
@@ -465,7 +309,7 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 			Name string
 			Item json.RawMessage
 		}
-		if err := json.Unmarshal(first.fixedBody(t), &in); err != nil {
+		if err := json.Unmarshal(txFixedBody(t, first), &in); err != nil {
 			t.Fatalf("request body: %v", err)
 		}
 		ev := new(eventattach.Event)
@@ -480,7 +324,7 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 				Size              int64
 			}
 		}
-		if err := json.Unmarshal(first.fixedBody(t), &in); err != nil {
+		if err := json.Unmarshal(txFixedBody(t, first), &in); err != nil {
 			t.Fatalf("request body: %v", err)
 		}
 		size := in.AttachmentItem.Size
@@ -488,7 +332,7 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 			size, _ = strconv.ParseInt(v, 10, 64)
 		}
 		chunk, _ := strconv.Atoi(args["chunkSize"])
-		content = txContent(size)
+		content = graphtest.GeneratedContent(size)
 		res, err = atts.Upload(ctx, eventattach.FileUpload{
 			Name: in.AttachmentItem.Name, ContentType: in.AttachmentItem.ContentType,
 			Content: bytes.NewReader(content), Size: size, ChunkSize: chunk,
@@ -515,12 +359,12 @@ func txRunSDK(t *testing.T, all map[string]*txExchange, x *txExchange) {
 	}
 	if !sent {
 		t.Fatalf("the SDK never sent this transcript's request (step %d of flow %v; %d steps served); the call returned %v, %v",
-			me+1, x.flow(), served, txShow(res), err)
+			me+1, x.Flow(), served, txShow(res), err)
 	}
 	txCheckRequest(t, x, got, uploadURL, content, prevEnd)
 	if me+1 < len(steps) && served <= me+1 {
 		// An intermediate answer the SDK did not go on from.
-		t.Errorf("the SDK did not go on to step %d (%s) after this answer; the call returned %v, %v", me+2, x.flow()[me+1], txShow(res), err)
+		t.Errorf("the SDK did not go on to step %d (%s) after this answer; the call returned %v, %v", me+2, x.Flow()[me+1], txShow(res), err)
 	}
 	txCheckOutcome(t, x, res, err)
 }
@@ -556,12 +400,12 @@ func txRoute(t *testing.T, c *eventattach.Client, raw string) (eventattach.Attac
 }
 
 // txCheckRequest compares the request the SDK sent for x with x's request.
-func txCheckRequest(t *testing.T, x *txExchange, got txGot, uploadURL string, content []byte, prevEnd int64) {
+func txCheckRequest(t *testing.T, x *graphtest.Transcript, got txGot, uploadURL string, content []byte, prevEnd int64) {
 	t.Helper()
-	if got.method != x.method {
-		t.Errorf("method: SDK sent %s, transcript %s", got.method, x.method)
+	if got.method != x.Method {
+		t.Errorf("method: SDK sent %s, transcript %s", got.method, x.Method)
 	}
-	if x.onUploadHost() {
+	if x.OnUploadHost() {
 		// The upload URL is opaque: the SDK must use the session's uploadUrl
 		// byte for byte (for 07, whose documented URL is a message's
 		// session, that is the event session of its flow) and never send it
@@ -573,7 +417,7 @@ func txCheckRequest(t *testing.T, x *txExchange, got txGot, uploadURL string, co
 			t.Errorf("Authorization: the SDK sent %q to the upload host; Graph's docs: \"Do not specify an Authorization request header\"", a)
 		}
 	} else {
-		want, _ := url.Parse(x.rawURL)
+		want, _ := url.Parse(x.URL)
 		if got.upload || got.path != want.Path {
 			t.Errorf("path: SDK sent %s to the %s server, transcript %s", got.path, txServerName(got.upload), want.Path)
 		}
@@ -581,17 +425,17 @@ func txCheckRequest(t *testing.T, x *txExchange, got txGot, uploadURL string, co
 			t.Errorf("Authorization: SDK sent %q to Graph, want the bearer token", a)
 		}
 	}
-	if ct := x.reqHdr.Get("Content-Type"); ct != "" {
+	if ct := x.RequestHeader.Get("Content-Type"); ct != "" {
 		want, _, _ := mime.ParseMediaType(ct)
 		have, _, err := mime.ParseMediaType(got.header.Get("Content-Type"))
 		if err != nil || !strings.EqualFold(have, want) {
 			t.Errorf("Content-Type: SDK sent %q, transcript %q", got.header.Get("Content-Type"), ct)
 		}
 	}
-	if cr := x.reqHdr.Get("Content-Range"); cr != "" {
+	if cr := x.RequestHeader.Get("Content-Range"); cr != "" {
 		txCheckRange(t, x, got, content, prevEnd)
 	}
-	if txIsJSON(x.reqHdr) {
+	if txIsJSON(x.RequestHeader) {
 		txCheckJSONRequest(t, x, got, content)
 	}
 }
@@ -619,9 +463,9 @@ func txServerName(upload bool) string {
 // last byte) must end there too, an intermediate one must stay under
 // 4 MiB; and the body must be those bytes of the file, Content-Length
 // their count.
-func txCheckRange(t *testing.T, x *txExchange, got txGot, content []byte, prevEnd int64) {
+func txCheckRange(t *testing.T, x *graphtest.Transcript, got txGot, content []byte, prevEnd int64) {
 	t.Helper()
-	wa, wb, wtotal, err := txContentRange(x.reqHdr.Get("Content-Range"))
+	wa, wb, wtotal, err := txContentRange(x.RequestHeader.Get("Content-Range"))
 	if err != nil {
 		t.Fatalf("transcript: %v", err)
 	}
@@ -660,35 +504,29 @@ func txCheckRange(t *testing.T, x *txExchange, got txGot, content []byte, prevEn
 // "# sdk-differs:" lines applied: what the SDK sends instead) must be in
 // the SDK's with an equal value. Extra properties the SDK sends are
 // optional ones the docs' minimal example leaves out; they are logged.
-func txCheckJSONRequest(t *testing.T, x *txExchange, got txGot, content []byte) {
+func txCheckJSONRequest(t *testing.T, x *graphtest.Transcript, got txGot, content []byte) {
 	t.Helper()
-	want := x.fixedBody(t)
-	if _, args := x.sdkArgs(); args["contentSize"] != "" {
+	want := txFixedBody(t, x)
+	if _, args := x.SDK(); args["contentSize"] != "" {
 		want = bytes.Replace(want, []byte("<base64 of "+args["contentSize"]+" bytes>"), []byte(base64.StdEncoding.EncodeToString(content)), 1)
 	}
 	var w, g any
-	if err := txDecode(want, &w); err != nil {
+	if err := jsonshape.Decode(want, &w); err != nil {
 		t.Fatalf("transcript request body: %v", err)
 	}
-	if err := txDecode(got.body, &g); err != nil {
+	if err := jsonshape.Decode(got.body, &g); err != nil {
 		t.Errorf("SDK request body is not JSON: %v", err)
 		return
 	}
-	for _, d := range x.meta["sdk-differs"] {
+	for _, d := range x.Meta["sdk-differs"] {
 		path, val, _ := strings.Cut(d, "=")
 		var v any
-		if err := txDecode([]byte(val), &v); err != nil {
+		if err := jsonshape.Decode([]byte(val), &v); err != nil {
 			t.Fatalf("sdk-differs %q: %v", d, err)
 		}
 		txSet(w, strings.Split(path, "."), v)
 	}
 	txSubset(t, "", w, g)
-}
-
-func txDecode(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	return d.Decode(v)
 }
 
 func txSet(v any, path []string, val any) {
@@ -751,18 +589,13 @@ func txAt(at string) string {
 }
 
 // txCheckOutcome checks what the SDK returned against "# expect:".
-func txCheckOutcome(t *testing.T, x *txExchange, res any, err error) {
+func txCheckOutcome(t *testing.T, x *graphtest.Transcript, res any, err error) {
 	t.Helper()
-	f := strings.Fields(x.get("expect"))
-	if len(f) == 0 {
+	kind, kv := x.Expect()
+	if kind == "" {
 		return // an intermediate exchange of a flow: the flow's last file says
 	}
-	kv := map[string]string{}
-	for _, s := range f[1:] {
-		k, v, _ := strings.Cut(s, "=")
-		kv[k] = v
-	}
-	switch f[0] {
+	switch kind {
 	case "nil":
 		if err != nil {
 			t.Errorf("the SDK returned %v, want no error", err)
@@ -775,14 +608,14 @@ func txCheckOutcome(t *testing.T, x *txExchange, res any, err error) {
 	case "error":
 		txCheckError(t, err, kv)
 	default:
-		t.Fatalf("unknown expect %q", x.get("expect"))
+		t.Fatalf("unknown expect %q", x.Get("expect"))
 	}
 }
 
 // txCheckAttachment compares the returned attachment with the answer: for
 // a POST, its typed fields with the 201 body; for an upload, the id from
 // the final 201's Location.
-func txCheckAttachment(t *testing.T, x *txExchange, res any, kv map[string]string) {
+func txCheckAttachment(t *testing.T, x *graphtest.Transcript, res any, kv map[string]string) {
 	t.Helper()
 	if id, ok := kv["id"]; ok {
 		f, _ := res.(*eventattach.FileAttachment)
@@ -800,7 +633,7 @@ func txCheckAttachment(t *testing.T, x *txExchange, res any, kv map[string]strin
 		ContentID            *string
 		ContentBytes         []byte
 	}
-	if err := json.Unmarshal(x.body, &w); err != nil {
+	if err := json.Unmarshal(x.ResponseBody, &w); err != nil {
 		t.Fatalf("transcript response: %v", err)
 	}
 	type common struct {

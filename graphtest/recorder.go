@@ -52,10 +52,9 @@ const maxCapturedJSON = 8 << 20
 // id) are given with RedactUser, RedactTenant and Redact.
 //
 // Bodies over MaxRecordedBody are trimmed: a long contentBytes becomes the
-// placeholder "<base64 of N bytes>" when the content is the replay tests'
-// generated file (byte i is i mod 251), "<N characters of base64, not
-// recorded>" otherwise; other bodies are cut, with a "# note:" saying how
-// much was kept. Binary bodies (upload chunks, raw file content) are written
+// placeholder "<base64 of N bytes>" when the content is GeneratedContent,
+// "<N characters of base64, not recorded>" otherwise; other bodies are cut,
+// with a "# note:" saying how much was kept. Binary bodies (upload chunks, raw file content) are written
 // as a "<…, not recorded>" placeholder, with their size.
 //
 // Graph requests are written against RecordGraphRoot and upload URLs
@@ -245,12 +244,6 @@ func (cr *captureReader) Read(p []byte) (int, error) {
 
 func (cr *captureReader) Close() error { return cr.rc.Close() }
 
-// Transcript is one recorded exchange in the testdata/graph format.
-type Transcript struct {
-	Name string // e.g. "003-AddFile-post.http"
-	Data []byte
-}
-
 // WriteDir writes Transcripts into dir (created if needed) and returns the
 // paths written.
 func (r *Recorder) WriteDir(dir string) ([]string, error) {
@@ -293,8 +286,10 @@ type view struct {
 }
 
 // Transcripts renders the exchanges recorded so far (those that got an
-// answer; a request that failed in transport has nothing to replay).
-func (r *Recorder) Transcripts() []Transcript {
+// answer; a request that failed in transport has nothing to replay), named
+// e.g. "003-AddFile-post.http". Each one's fields are what its Data holds,
+// as ParseTranscript reads them back.
+func (r *Recorder) Transcripts() []*Transcript {
 	r.mu.Lock()
 	// Copies: a request still in flight may set its answer meanwhile.
 	exs := make([]recExchange, len(r.exchanges))
@@ -383,13 +378,13 @@ func (r *Recorder) Transcripts() []Transcript {
 		v.outNotes = append(n1, n2...)
 	}
 	infer(vs)
-	out := make([]Transcript, len(vs))
+	out := make([]*Transcript, len(vs))
 	for i, v := range vs {
 		v.name = fmt.Sprintf("%03d-%s-%s.http", i+1, slug(v.e.label), strings.ToLower(v.method))
 	}
 	stamp := time.Now().UTC().Format(time.RFC3339)
 	for i, v := range vs {
-		out[i] = Transcript{Name: v.name, Data: render(v, vs, source, stamp)}
+		out[i] = render(v, vs, source, stamp)
 	}
 	return out
 }
@@ -801,10 +796,10 @@ func inferPost(v *view) string {
 }
 
 // render writes one transcript.
-func render(v *view, vs []*view, source, stamp string) []byte {
-	reqBody, resBody := v.reqOut, v.resOut
-	var b bytes.Buffer
-	line := func(k, val string) { fmt.Fprintf(&b, "# %s: %s\n", k, val) }
+func render(v *view, vs []*view, source, stamp string) *Transcript {
+	tr := &Transcript{Name: v.name, Meta: map[string][]string{}, Method: v.method, URL: v.url, RequestBody: v.reqOut,
+		Proto: v.e.proto, Status: v.e.status, ResponseBody: v.resOut}
+	line := func(k, val string) { tr.Meta[k] = append(tr.Meta[k], val) }
 	scenario := ""
 	if v.e.label != "" {
 		scenario = ", scenario " + v.e.label
@@ -830,57 +825,45 @@ func render(v *view, vs []*view, source, stamp string) []byte {
 	for _, n := range slices.Concat(v.notes, v.outNotes) {
 		line("note", n)
 	}
-	b.WriteString("\n>>> request\n")
-	fmt.Fprintf(&b, "%s %s\n", v.method, v.url)
 	if n := max(v.e.reqLen, v.reqN); n > 0 && v.reqHeader.Get("Content-Length") == "" {
 		v.reqHeader.Set("Content-Length", strconv.FormatInt(n, 10))
 	}
-	writeHeader(&b, v.reqHeader, nil)
-	b.WriteString("\n")
-	if len(reqBody) > 0 {
-		b.Write(reqBody)
-		b.WriteString("\n")
-	}
-	proto := v.e.proto
-	if proto == "" {
-		proto = "HTTP/1.1"
-	}
-	b.WriteString("<<< response\n")
-	fmt.Fprintf(&b, "%s %d %s\n", proto, v.e.status, http.StatusText(v.e.status))
 	// Content-Length: the written body's, if it is the whole body (scrubbed
 	// maybe); none for a trimmed or placeholder body.
 	if v.resHeader.Get("Content-Length") != "" {
-		if v.resWhole && isText(v.resBody) && bytes.Equal(resBody, v.resBody) {
-			v.resHeader.Set("Content-Length", strconv.Itoa(len(resBody)))
+		if v.resWhole && isText(v.resBody) && bytes.Equal(v.resOut, v.resBody) {
+			v.resHeader.Set("Content-Length", strconv.Itoa(len(v.resOut)))
 		} else {
 			v.resHeader.Del("Content-Length")
 		}
 	}
-	writeHeader(&b, v.resHeader, nil)
-	if len(resBody) > 0 {
-		b.WriteString("\n")
-		b.Write(resBody)
-		b.WriteString("\n")
+	tr.RequestHeader, tr.ResponseHeader = writtenHeader(v.reqHeader), writtenHeader(v.resHeader)
+	if tr.Proto == "" {
+		tr.Proto = "HTTP/1.1"
 	}
-	return b.Bytes()
+	if len(tr.RequestBody) == 0 {
+		tr.RequestBody = nil
+	}
+	if len(tr.ResponseBody) == 0 {
+		tr.ResponseBody = nil
+	}
+	tr.Data = tr.encode()
+	return tr
 }
 
-// writeHeader writes headers sorted by name, without cookies.
-func writeHeader(b *bytes.Buffer, h http.Header, skip []string) {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		ck := http.CanonicalHeaderKey(k)
-		if ck == "Set-Cookie" || ck == "Cookie" || slices.Contains(skip, ck) {
+// writtenHeader is h as a transcript holds it (and ParseTranscript reads
+// it): without cookies, names in canonical form, values trimmed.
+func writtenHeader(h http.Header) http.Header {
+	out := http.Header{}
+	for k, vs := range h {
+		if ck := http.CanonicalHeaderKey(k); ck == "Set-Cookie" || ck == "Cookie" {
 			continue
 		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, val := range h[k] {
-			fmt.Fprintf(b, "%s: %s\n", k, val)
+		for _, val := range vs {
+			out.Add(k, strings.TrimSpace(val))
 		}
 	}
+	return out
 }
 
 // placeContentBytes replaces each long "contentBytes" string of a JSON
@@ -951,11 +934,10 @@ func trimBody(body []byte, whole bool, n int64, h http.Header) ([]byte, []string
 	return body, notes
 }
 
-// isGenerated says whether b is the replay tests' generated content: byte i
-// is i mod 251.
+// isGenerated says whether b is GeneratedContent.
 func isGenerated(b []byte) bool {
 	for i, c := range b {
-		if c != byte(i%251) {
+		if c != generatedByte(i) {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -40,8 +41,8 @@ func recAnswer(status int, h http.Header, body string) *http.Response {
 }
 
 // record sends reqs through a Recorder over next and returns its
-// transcripts, each parsed with the transcript tests' parser.
-func recRecord(t *testing.T, rec *graphtest.Recorder, reqs ...*http.Request) ([]graphtest.Transcript, []*txExchange) {
+// transcripts, and the same read back from their Data (recReadBack).
+func recRecord(t *testing.T, rec *graphtest.Recorder, reqs ...*http.Request) ([]*graphtest.Transcript, []*graphtest.Transcript) {
 	t.Helper()
 	c := &http.Client{Transport: rec}
 	for _, r := range reqs {
@@ -53,15 +54,25 @@ func recRecord(t *testing.T, rec *graphtest.Recorder, reqs ...*http.Request) ([]
 		resp.Body.Close()
 	}
 	trs := rec.Transcripts()
-	var xs []*txExchange
+	return trs, recReadBack(t, trs)
+}
+
+// recReadBack parses each transcript's Data with graphtest.ParseTranscript,
+// which must read back the fields the Recorder returned.
+func recReadBack(t *testing.T, trs []*graphtest.Transcript) []*graphtest.Transcript {
+	t.Helper()
+	var xs []*graphtest.Transcript
 	for _, tr := range trs {
-		x, err := txParse(tr.Name, tr.Data)
+		x, err := graphtest.ParseTranscript(tr.Name, tr.Data)
 		if err != nil {
-			t.Fatalf("%s does not parse: %v\n%s", tr.Name, err, tr.Data)
+			t.Fatalf("%v\n%s", err, tr.Data)
+		}
+		if !reflect.DeepEqual(x, tr) {
+			t.Errorf("%s: read back as\n%+v\nthe Recorder returned\n%+v", tr.Name, x, tr)
 		}
 		xs = append(xs, x)
 	}
-	return trs, xs
+	return xs
 }
 
 func recNewReq(t *testing.T, method, url string, h http.Header, body []byte) *http.Request {
@@ -119,7 +130,7 @@ func TestRecorderScrubs(t *testing.T) {
 	}
 	var all strings.Builder
 	for _, x := range xs {
-		fmt.Fprintf(&all, "%s %s %v %s %v %s\n", x.method, x.rawURL, x.reqHdr, x.reqBody, x.respHdr, x.body)
+		fmt.Fprintf(&all, "%s %s %v %s %v %s\n", x.Method, x.URL, x.RequestHeader, x.RequestBody, x.ResponseHeader, x.ResponseBody)
 	}
 	text := strings.ToLower(all.String())
 	for _, s := range []string{recToken, recAuthtoken, recUserID, recTenant, recUPN, strings.Replace(recUPN, "@", "%40", 1), "megan@contoso.com", "contoso", "office365"} {
@@ -142,26 +153,26 @@ func TestRecorderScrubs(t *testing.T) {
 	}
 	// The session: the chunk's URL is the answer's uploadUrl, on the
 	// canonical upload host; the flow and the outcome are inferred.
-	if !strings.HasPrefix(xs[1].rawURL, graphtest.RecordUploadRoot+"/api/v2.0/") || !strings.Contains(string(xs[0].body), `"uploadUrl":"`+xs[1].rawURL+`"`) {
-		t.Errorf("the chunk went to %s; the session's uploadUrl is in %s", xs[1].rawURL, xs[0].body)
+	if !strings.HasPrefix(xs[1].URL, graphtest.RecordUploadRoot+"/api/v2.0/") || !strings.Contains(string(xs[0].ResponseBody), `"uploadUrl":"`+xs[1].URL+`"`) {
+		t.Errorf("the chunk went to %s; the session's uploadUrl is in %s", xs[1].URL, xs[0].ResponseBody)
 	}
-	if n := strings.Join(xs[0].meta["note"], "; "); !strings.Contains(n, "the upload host was https://outlook.office365.com") {
+	if n := strings.Join(xs[0].Meta["note"], "; "); !strings.Contains(n, "the upload host was https://outlook.office365.com") {
 		t.Errorf("no note on the upload host: %q", n)
 	}
-	if f := xs[1].get("flow"); f != xs[0].file+" "+xs[1].file {
+	if f := xs[1].Get("flow"); f != xs[0].Name+" "+xs[1].Name {
 		t.Errorf("flow %q", f)
 	}
-	if e := xs[1].get("expect"); e != "error status=401 code=InvalidAudienceForResource is=ErrUnauthorized" {
+	if e := xs[1].Get("expect"); e != "error status=401 code=InvalidAudienceForResource is=ErrUnauthorized" {
 		t.Errorf("expect %q", e)
 	}
-	if s := xs[1].get("sdk"); s != "Upload chunkSize=4" {
+	if s := xs[1].Get("sdk"); s != "Upload chunkSize=4" {
 		t.Errorf("sdk %q", s)
 	}
-	if s := xs[2].get("sdk"); s != "AddItem" || xs[2].get("expect") != "attachment" {
-		t.Errorf("sdk %q expect %q, want AddItem and attachment", s, xs[2].get("expect"))
+	if s := xs[2].Get("sdk"); s != "AddItem" || xs[2].Get("expect") != "attachment" {
+		t.Errorf("sdk %q expect %q, want AddItem and attachment", s, xs[2].Get("expect"))
 	}
-	if cl := xs[2].respHdr.Get("Content-Length"); cl != fmt.Sprint(len(xs[2].body)) {
-		t.Errorf("Content-Length %s for a scrubbed body of %d bytes", cl, len(xs[2].body))
+	if cl := xs[2].ResponseHeader.Get("Content-Length"); cl != fmt.Sprint(len(xs[2].ResponseBody)) {
+		t.Errorf("Content-Length %s for a scrubbed body of %d bytes", cl, len(xs[2].ResponseBody))
 	}
 }
 
@@ -196,18 +207,18 @@ func TestRecorderTrims(t *testing.T) {
 			t.Errorf("%s is %d bytes", tr.Name, len(tr.Data))
 		}
 	}
-	if want := fmt.Sprintf(`"contentBytes":"<base64 of %d bytes>"`, n); !strings.Contains(string(xs[0].reqBody), want) || xs[0].get("sdk") != fmt.Sprintf("AddFile contentSize=%d", n) {
-		t.Errorf("generated content: body %.200s, sdk %q", xs[0].reqBody, xs[0].get("sdk"))
+	if want := fmt.Sprintf(`"contentBytes":"<base64 of %d bytes>"`, n); !strings.Contains(string(xs[0].RequestBody), want) || xs[0].Get("sdk") != fmt.Sprintf("AddFile contentSize=%d", n) {
+		t.Errorf("generated content: body %.200s, sdk %q", xs[0].RequestBody, xs[0].Get("sdk"))
 	}
-	if want := fmt.Sprintf(`"contentBytes":"<%d characters of base64, not recorded>"`, base64.StdEncoding.EncodedLen(n)); !strings.Contains(string(xs[1].reqBody), want) || xs[1].get("sdk") != "none" {
-		t.Errorf("other content: body %.200s, sdk %q", xs[1].reqBody, xs[1].get("sdk"))
+	if want := fmt.Sprintf(`"contentBytes":"<%d characters of base64, not recorded>"`, base64.StdEncoding.EncodedLen(n)); !strings.Contains(string(xs[1].RequestBody), want) || xs[1].Get("sdk") != "none" {
+		t.Errorf("other content: body %.200s, sdk %q", xs[1].RequestBody, xs[1].Get("sdk"))
 	}
-	if len(xs[2].body) != graphtest.MaxRecordedBody || xs[2].respHdr.Get("Content-Length") != "" ||
-		!strings.Contains(strings.Join(xs[2].meta["note"], ";"), fmt.Sprintf("body trimmed: the first %d of %d bytes", graphtest.MaxRecordedBody, len(long))) {
-		t.Errorf("long answer: %d bytes written, Content-Length %q, notes %q", len(xs[2].body), xs[2].respHdr.Get("Content-Length"), xs[2].meta["note"])
+	if len(xs[2].ResponseBody) != graphtest.MaxRecordedBody || xs[2].ResponseHeader.Get("Content-Length") != "" ||
+		!strings.Contains(strings.Join(xs[2].Meta["note"], ";"), fmt.Sprintf("body trimmed: the first %d of %d bytes", graphtest.MaxRecordedBody, len(long))) {
+		t.Errorf("long answer: %d bytes written, Content-Length %q, notes %q", len(xs[2].ResponseBody), xs[2].ResponseHeader.Get("Content-Length"), xs[2].Meta["note"])
 	}
-	if xs[2].get("sdk") != "Content" {
-		t.Errorf("GET $value: sdk %q", xs[2].get("sdk"))
+	if xs[2].Get("sdk") != "Content" {
+		t.Errorf("GET $value: sdk %q", xs[2].Get("sdk"))
 	}
 }
 
@@ -250,32 +261,25 @@ func TestRecorderUploadFlow(t *testing.T) {
 	put(chunk, size-1)
 
 	trs := rec.Transcripts()
-	var xs []*txExchange
-	for _, tr := range trs {
-		x, err := txParse(tr.Name, tr.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xs = append(xs, x)
-	}
+	xs := recReadBack(t, trs)
 	if len(xs) != 4 {
 		t.Fatalf("%d transcripts, want 4", len(xs))
 	}
-	flow := strings.Join([]string{xs[0].file, xs[1].file, xs[3].file}, " ")
+	flow := strings.Join([]string{xs[0].Name, xs[1].Name, xs[3].Name}, " ")
 	for _, i := range []int{0, 1, 3} {
-		if xs[i].get("flow") != flow || xs[i].get("sdk") != fmt.Sprintf("Upload chunkSize=%d", chunk) {
-			t.Errorf("%s: flow %q sdk %q, want %q and chunkSize=%d", xs[i].file, xs[i].get("flow"), xs[i].get("sdk"), flow, chunk)
+		if xs[i].Get("flow") != flow || xs[i].Get("sdk") != fmt.Sprintf("Upload chunkSize=%d", chunk) {
+			t.Errorf("%s: flow %q sdk %q, want %q and chunkSize=%d", xs[i].Name, xs[i].Get("flow"), xs[i].Get("sdk"), flow, chunk)
 		}
 	}
-	if xs[2].get("sdk") != "none" || xs[2].get("flow") != "" {
-		t.Errorf("the GET of the upload URL: sdk %q flow %q", xs[2].get("sdk"), xs[2].get("flow"))
+	if xs[2].Get("sdk") != "none" || xs[2].Get("flow") != "" {
+		t.Errorf("the GET of the upload URL: sdk %q flow %q", xs[2].Get("sdk"), xs[2].Get("flow"))
 	}
 	stored := srv.Attachments("me", "AAMkEv=")
-	if len(stored) != 1 || xs[3].get("expect") != "attachment id="+stored[0].ID {
-		t.Errorf("final chunk: expect %q; stored %d attachments", xs[3].get("expect"), len(stored))
+	if len(stored) != 1 || xs[3].Get("expect") != "attachment id="+stored[0].ID {
+		t.Errorf("final chunk: expect %q; stored %d attachments", xs[3].Get("expect"), len(stored))
 	}
-	if !strings.HasPrefix(xs[1].rawURL, graphtest.RecordUploadRoot+"/api/v2.0/Users('00000000-0000-0000-0001-000000000001@00000000-0000-0000-0002-000000000001')/") {
-		t.Errorf("upload URL written as %s", xs[1].rawURL)
+	if !strings.HasPrefix(xs[1].URL, graphtest.RecordUploadRoot+"/api/v2.0/Users('00000000-0000-0000-0001-000000000001@00000000-0000-0000-0002-000000000001')/") {
+		t.Errorf("upload URL written as %s", xs[1].URL)
 	}
 	if strings.Contains(string(trs[1].Data), srv.TenantID()) {
 		t.Errorf("the tenant id is in the transcript")

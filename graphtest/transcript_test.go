@@ -6,8 +6,8 @@ package graphtest_test
 // JSON keys and the same kinds of values (a string id, a numeric size,
 // RFC 3339 dates, "N"-shaped offsets, ...), not the same values. The
 // format and the rules are in ../testdata/README.md; the same files drive
-// the SDK's tests in ../transcript_test.go (the parser below is a copy of
-// the one there: the two test packages cannot share unexported code).
+// the SDK's tests in ../transcript_test.go; both read them with
+// graphtest.ParseTranscript.
 //
 // The tests follow Graph, not today's emulator: a failing subtest names a
 // transcript graphtest does not reproduce yet.
@@ -17,14 +17,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,191 +33,33 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/eventattach/eventattach/graphtest"
+	"github.com/eventattach/eventattach/internal/jsonshape"
 )
 
-const (
-	txDir        = "../testdata/graph"
-	txGraphRoot  = "https://graph.microsoft.com/v1.0"
-	txUploadRoot = "https://outlook.office.com"
-)
+const txDir = "../testdata/graph"
 
-// txExchange is one transcript file: its header lines, one request and
-// its response.
-type txExchange struct {
-	file string
-	meta map[string][]string // "# key: value" lines, in order per key
-
-	method  string
-	rawURL  string // as written: https://graph.microsoft.com/v1.0/... or https://outlook.office.com/...
-	reqHdr  http.Header
-	reqBody []byte
-
-	status  int
-	respHdr http.Header
-	body    []byte
-}
-
-func (x *txExchange) get(key string) string {
-	if v := x.meta[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// onUploadHost says whether the request goes to the upload host rather
-// than to Graph.
-func (x *txExchange) onUploadHost() bool { return strings.HasPrefix(x.rawURL, txUploadRoot) }
-
-// flow is the transcripts one SDK call goes through, in order.
-func (x *txExchange) flow() []string {
-	if f := strings.Fields(x.get("flow")); len(f) > 0 {
-		return f
-	}
-	return []string{x.file}
-}
-
-// sdkArgs reads "# sdk: Op key=value ...".
-func (x *txExchange) sdkArgs() (string, map[string]string) {
-	f := strings.Fields(x.get("sdk"))
-	args := map[string]string{}
-	if len(f) == 0 {
-		return "", args
-	}
-	for _, kv := range f[1:] {
-		k, v, _ := strings.Cut(kv, "=")
-		args[k] = v
-	}
-	return f[0], args
-}
-
-// fixedBody is the request body with the "# fix:" corrections of doc typos
-// applied (each `"old" => "new"`, both Go-quoted strings).
-func (x *txExchange) fixedBody(t testing.TB) []byte {
-	b := x.reqBody
-	for _, fix := range x.meta["fix"] {
-		old, nw, ok := strings.Cut(fix, " => ")
-		o, err1 := strconv.Unquote(strings.TrimSpace(old))
-		n, err2 := strconv.Unquote(strings.TrimSpace(nw))
-		if !ok || err1 != nil || err2 != nil {
-			t.Fatalf("%s: bad fix line %q", x.file, fix)
-		}
-		if !bytes.Contains(b, []byte(o)) {
-			t.Fatalf("%s: fix %q: the request body does not contain it", x.file, fix)
-		}
-		b = bytes.ReplaceAll(b, []byte(o), []byte(n))
-	}
-	return b
-}
-
-// txParse reads the format described in testdata/README.md.
-func txParse(file string, data []byte) (*txExchange, error) {
-	x := &txExchange{file: file, meta: map[string][]string{}, reqHdr: http.Header{}, respHdr: http.Header{}}
-	lines := strings.Split(string(data), "\n")
-	if n := len(lines); n > 0 && lines[n-1] == "" {
-		lines = lines[:n-1] // the file's final newline
-	}
-	i := 0
-	for ; i < len(lines) && lines[i] != ">>> request"; i++ {
-		l := lines[i]
-		if l == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(l, "# "), ": ")
-		if !strings.HasPrefix(l, "# ") || !ok {
-			return nil, fmt.Errorf("line %d: want \"# key: value\" before \">>> request\", got %q", i+1, l)
-		}
-		x.meta[k] = append(x.meta[k], v)
-	}
-	if i == len(lines) {
-		return nil, errors.New(`no ">>> request" line`)
-	}
-	i++
-	resp := slices.Index(lines[i:], "<<< response")
-	if resp < 0 {
-		return nil, errors.New(`no "<<< response" line`)
-	}
-	reqLines, respLines := lines[i:i+resp], lines[i+resp+1:]
-	if len(reqLines) == 0 || len(respLines) == 0 {
-		return nil, errors.New("empty request or response")
-	}
-	f := strings.Fields(reqLines[0])
-	if len(f) < 2 || len(f) > 3 {
-		return nil, fmt.Errorf("bad request line %q", reqLines[0])
-	}
-	x.method, x.rawURL = f[0], f[1]
-	var err error
-	if x.reqBody, err = txHeadersAndBody(reqLines[1:], x.reqHdr); err != nil {
-		return nil, err
-	}
-	// "HTTP 201 Created" (as the seed page prints it) or "HTTP/1.1 201 Created".
-	f = strings.Fields(respLines[0])
-	if len(f) < 2 || (f[0] != "HTTP" && !strings.HasPrefix(f[0], "HTTP/")) {
-		return nil, fmt.Errorf("bad status line %q", respLines[0])
-	}
-	if x.status, err = strconv.Atoi(f[1]); err != nil {
-		return nil, fmt.Errorf("bad status line %q", respLines[0])
-	}
-	if x.body, err = txHeadersAndBody(respLines[1:], x.respHdr); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// txHeadersAndBody reads header lines up to a blank line, then the body:
-// the remaining lines joined with "\n" (the last line's newline is the
-// file's, not the body's).
-func txHeadersAndBody(lines []string, h http.Header) ([]byte, error) {
-	for i, l := range lines {
-		if l == "" {
-			if i+1 == len(lines) {
-				return nil, nil
-			}
-			return []byte(strings.Join(lines[i+1:], "\n")), nil
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			return nil, fmt.Errorf("bad header line %q", l)
-		}
-		h.Add(k, strings.TrimSpace(v))
-	}
-	return nil, nil
-}
-
-func txLoad(t testing.TB) map[string]*txExchange {
+// txLoad reads the transcripts of dir: by name, and in file order.
+func txLoad(t testing.TB, dir string) (map[string]*graphtest.Transcript, []*graphtest.Transcript) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(txDir, "*.http"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts in %s: %v", txDir, err)
+	xs, err := graphtest.ReadTranscripts(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	all := map[string]*txExchange{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := txParse(filepath.Base(f), data)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		all[x.file] = x
+	if len(xs) == 0 {
+		t.Fatalf("no transcripts in %s", dir)
 	}
-	return all
-}
-
-func txSorted(all map[string]*txExchange) []*txExchange {
-	var out []*txExchange
-	for _, x := range all {
-		out = append(out, x)
+	all := map[string]*graphtest.Transcript{}
+	for _, x := range xs {
+		all[x.Name] = x
 	}
-	slices.SortFunc(out, func(a, b *txExchange) int { return strings.Compare(a.file, b.file) })
-	return out
+	return all, xs
 }
 
 // TestTranscriptGraphtest sends each transcript's request to graphtest.
 func TestTranscriptGraphtest(t *testing.T) {
-	all := txLoad(t)
-	for _, x := range txSorted(all) {
-		t.Run(x.file, func(t *testing.T) { txRunGraphtest(t, all, x) })
+	all, xs := txLoad(t, txDir)
+	for _, x := range xs {
+		t.Run(x.Name, func(t *testing.T) { txRunGraphtest(t, all, x) })
 	}
 }
 
@@ -239,12 +78,12 @@ type txReplayer struct {
 	uploadURL string // the session's, from graphtest's createUploadSession answer
 }
 
-func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
-	_, exp := txExpect(x)
+func txRunGraphtest(t *testing.T, all map[string]*graphtest.Transcript, x *graphtest.Transcript) {
+	_, exp := x.Expect()
 	opts := &graphtest.Options{}
 	// "# graphtest: Key=Value": the option that makes graphtest answer as in
 	// this transcript, where the behaviour is an option (not documented).
-	for _, o := range x.meta["graphtest"] {
+	for _, o := range x.Meta["graphtest"] {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
 		case "MaxMessageSize":
@@ -262,12 +101,12 @@ func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
 			t.Fatalf("unknown graphtest option %q", o)
 		}
 	}
-	naturalThrottle := x.status == http.StatusTooManyRequests && exp["code"] == "ApplicationThrottled"
+	naturalThrottle := x.Status == http.StatusTooManyRequests && exp["code"] == "ApplicationThrottled"
 	if naturalThrottle {
 		// Outlook's MailboxConcurrency throttle, reached for real: one slow
 		// request in flight, one more arrives.
 		opts.MailboxConcurrency = 1
-		opts.ThrottleRetryAfter = x.respHdr.Get("Retry-After")
+		opts.ThrottleRetryAfter = x.ResponseHeader.Get("Retry-After")
 	}
 	srv := graphtest.NewServer(opts)
 	t.Cleanup(srv.Close)
@@ -281,19 +120,19 @@ func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
 	switch {
 	case exp["code"] == "ErrorMessageSizeExceeded":
 		got = r.messageSizeExceeded()
-	case len(x.flow()) > 1:
+	case len(x.Flow()) > 1:
 		// The flow up to this exchange, without the other failures in it
 		// (07 cancels 03's session; 13 and 14 are other ways the flow ends).
-		for _, f := range x.flow() {
+		for _, f := range x.Flow() {
 			step := all[f]
-			if _, e := txExpect(step); f != x.file && e["code"] != "" {
+			if _, e := step.Expect(); f != x.Name && e["code"] != "" {
 				continue
 			}
-			if !step.onUploadHost() {
+			if !step.OnUploadHost() {
 				r.seed(step) // the session's event
 			}
 			got = r.send(step)
-			if f == x.file {
+			if f == x.Name {
 				break
 			}
 			if got.status >= 300 {
@@ -302,15 +141,15 @@ func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
 		}
 	case naturalThrottle:
 		got = r.throttled(x)
-	case x.status == http.StatusTooManyRequests:
+	case x.Status == http.StatusTooManyRequests:
 		// Graph's generic throttle (concepts/throttling.md) has no cause
 		// graphtest models: it is injected, so this checks the shape of
 		// graphtest's 429 (body keys, Retry-After passed on as given).
 		r.seed(x)
-		srv.Inject(graphtest.Fault{Method: x.method, Path: "/attachments", Kind: graphtest.FaultStatus,
-			Status: x.status, Code: exp["code"], RetryAfter: x.respHdr.Get("Retry-After")})
+		srv.Inject(graphtest.Fault{Method: x.Method, Path: "/attachments", Kind: graphtest.FaultStatus,
+			Status: x.Status, Code: exp["code"], RetryAfter: x.ResponseHeader.Get("Retry-After")})
 		got = r.send(x)
-	case x.method == http.MethodDelete:
+	case x.Method == http.MethodDelete:
 		got = r.deleteAttachment(all, x)
 	default:
 		r.seed(x)
@@ -319,23 +158,9 @@ func txRunGraphtest(t *testing.T, all map[string]*txExchange, x *txExchange) {
 	txCompare(t, x, got)
 }
 
-// txExpect reads "# expect:".
-func txExpect(x *txExchange) (string, map[string]string) {
-	f := strings.Fields(x.get("expect"))
-	kv := map[string]string{}
-	if len(f) == 0 {
-		return "", kv
-	}
-	for _, s := range f[1:] {
-		k, v, _ := strings.Cut(s, "=")
-		kv[k] = v
-	}
-	return f[0], kv
-}
-
 // txEventID is the event id in a Graph URL (/me/events/{id}/...).
 func txEventID(raw string) string {
-	seg := strings.Split(strings.TrimPrefix(raw, txGraphRoot+"/"), "/")
+	seg := strings.Split(strings.TrimPrefix(raw, graphtest.RecordGraphRoot+"/"), "/")
 	if len(seg) >= 3 && seg[0] == "me" && seg[1] == "events" {
 		return seg[2]
 	}
@@ -344,12 +169,12 @@ func txEventID(raw string) string {
 
 // seed adds the request's event to /me, unless the transcript is about an
 // event that does not exist or an id Graph cannot parse.
-func (r *txReplayer) seed(x *txExchange) {
-	_, exp := txExpect(x)
+func (r *txReplayer) seed(x *graphtest.Transcript) {
+	_, exp := x.Expect()
 	if exp["code"] == "ErrorItemNotFound" || exp["code"] == "ErrorInvalidIdMalformed" {
 		return
 	}
-	if id := txEventID(x.rawURL); id != "" {
+	if id := txEventID(x.URL); id != "" {
 		r.srv.Me().AddEvent(id)
 	}
 }
@@ -359,40 +184,43 @@ func (r *txReplayer) seed(x *txExchange) {
 // out of their examples), upload-host requests to the session's uploadUrl
 // with the transcript's headers (13 sends a bearer token: graphtest's), a
 // chunk's body being the file's bytes of its Content-Range.
-func (r *txReplayer) send(x *txExchange) txAnswer {
+func (r *txReplayer) send(x *graphtest.Transcript) txAnswer {
 	r.t.Helper()
 	var target string
-	body := x.fixedBody(r.t)
+	body, err := x.FixedRequestBody()
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	h := http.Header{}
-	if rest, ok := strings.CutPrefix(x.rawURL, txGraphRoot); ok {
+	if rest, ok := strings.CutPrefix(x.URL, graphtest.RecordGraphRoot); ok {
 		target = r.srv.URL() + rest
 		h.Set("Authorization", "Bearer "+r.token)
 	} else {
 		if r.uploadURL == "" {
-			r.t.Fatalf("%s: no upload session to send it to", x.file)
+			r.t.Fatalf("%s: no upload session to send it to", x.Name)
 		}
 		target = r.uploadURL
-		if x.reqHdr.Get("Authorization") != "" {
+		if x.RequestHeader.Get("Authorization") != "" {
 			h.Set("Authorization", "Bearer "+r.token)
 		}
 	}
 	for _, k := range []string{"Content-Type", "Content-Range"} {
-		if v := x.reqHdr.Get(k); v != "" {
+		if v := x.RequestHeader.Get(k); v != "" {
 			h.Set(k, v)
 		}
 	}
-	if cr := x.reqHdr.Get("Content-Range"); cr != "" {
+	if cr := x.RequestHeader.Get("Content-Range"); cr != "" {
 		a, b, total, err := txContentRange(cr)
 		if err != nil {
-			r.t.Fatalf("%s: %v", x.file, err)
+			r.t.Fatalf("%s: %v", x.Name, err)
 		}
-		body = txContent(total)[a : b+1]
+		body = graphtest.GeneratedContent(total)[a : b+1]
 	}
-	if _, args := x.sdkArgs(); args["contentSize"] != "" {
+	if _, args := x.SDK(); args["contentSize"] != "" {
 		n, _ := strconv.ParseInt(args["contentSize"], 10, 64)
-		body = bytes.Replace(body, []byte("<base64 of "+args["contentSize"]+" bytes>"), []byte(base64.StdEncoding.EncodeToString(txContent(n))), 1)
+		body = bytes.Replace(body, []byte("<base64 of "+args["contentSize"]+" bytes>"), []byte(base64.StdEncoding.EncodeToString(graphtest.GeneratedContent(n))), 1)
 	}
-	got := r.do(x.method, target, h, body)
+	got := r.do(x.Method, target, h, body)
 	var sess struct {
 		UploadURL string `json:"uploadUrl"`
 	}
@@ -430,9 +258,9 @@ func (r *txReplayer) do(method, target string, h http.Header, body []byte) txAns
 // throttled sends x's request twice at once to a mailbox that allows one
 // request in flight (the first is held by an injected latency) and returns
 // the second's answer.
-func (r *txReplayer) throttled(x *txExchange) txAnswer {
+func (r *txReplayer) throttled(x *graphtest.Transcript) txAnswer {
 	r.seed(x)
-	r.srv.Inject(graphtest.Fault{Method: x.method, Path: "/attachments", Kind: graphtest.FaultLatency, Latency: 500 * time.Millisecond})
+	r.srv.Inject(graphtest.Fault{Method: x.Method, Path: "/attachments", Kind: graphtest.FaultLatency, Latency: 500 * time.Millisecond})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -453,7 +281,7 @@ func (r *txReplayer) throttled(x *txExchange) txAnswer {
 // deleteAttachment adds the seed's file attachment to an event and deletes
 // it: the docs' DELETE has "{id}" placeholders for the event and the
 // attachment.
-func (r *txReplayer) deleteAttachment(all map[string]*txExchange, x *txExchange) txAnswer {
+func (r *txReplayer) deleteAttachment(all map[string]*graphtest.Transcript, x *graphtest.Transcript) txAnswer {
 	add := all["01-add-file-attachment.http"]
 	const ev = "AAMkAGI1AAAt9AHjAAA="
 	r.srv.Me().AddEvent(ev)
@@ -462,10 +290,10 @@ func (r *txReplayer) deleteAttachment(all map[string]*txExchange, x *txExchange)
 	if created.status != http.StatusCreated || json.Unmarshal(created.body, &a) != nil || a.ID == "" {
 		r.t.Fatalf("adding the attachment to delete: %d %s", created.status, created.body)
 	}
-	path := strings.Replace(strings.TrimPrefix(x.rawURL, txGraphRoot), "{id}", url.PathEscape(ev), 1)
+	path := strings.Replace(strings.TrimPrefix(x.URL, graphtest.RecordGraphRoot), "{id}", url.PathEscape(ev), 1)
 	path = strings.Replace(path, "{id}", url.PathEscape(a.ID), 1)
 	h := http.Header{"Authorization": {"Bearer " + r.token}}
-	return r.do(x.method, r.srv.URL()+path, h, nil)
+	return r.do(x.Method, r.srv.URL()+path, h, nil)
 }
 
 // messageSizeExceeded uploads a 43 MiB file, as in the report (it failed
@@ -485,7 +313,7 @@ func (r *txReplayer) messageSizeExceeded() txAnswer {
 	if got.status != http.StatusCreated || json.Unmarshal(got.body, &sess) != nil {
 		return got
 	}
-	content := txContent(size)
+	content := graphtest.GeneratedContent(size)
 	for a := 0; a < size; a += chunk {
 		b := min(a+chunk, size) - 1
 		h := http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {fmt.Sprintf("bytes %d-%d/%d", a, b, size)}}
@@ -509,74 +337,59 @@ func txContentRange(v string) (a, b, total int64, err error) {
 	return a, b, total, nil
 }
 
-// txContent is the uploaded file: byte i is i mod 251.
-func txContent(n int64) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i % 251)
-	}
-	return b
-}
-
 var (
 	txRetryAfterRE = regexp.MustCompile(`^\d+(\.\d+)?$`)
 	txLocationRE   = regexp.MustCompile(`(?i)/attachments\('[^']+'\)$`)
 )
 
 // txCompare checks graphtest's answer against the transcript's.
-func txCompare(t *testing.T, x *txExchange, got txAnswer) {
+func txCompare(t *testing.T, x *graphtest.Transcript, got txAnswer) {
 	t.Helper()
 	switch {
-	case x.status >= 400 && got.status < 400:
-		t.Errorf("status: graphtest %d, transcript %d: graphtest accepted what Graph refuses (graphtest's body: %s)", got.status, x.status, txCut(got.body))
+	case x.Status >= 400 && got.status < 400:
+		t.Errorf("status: graphtest %d, transcript %d: graphtest accepted what Graph refuses (graphtest's body: %s)", got.status, x.Status, txCut(got.body))
 		return // its success body says nothing about the error's shape
-	case x.get("status") != "assumed" && got.status != x.status:
-		t.Errorf("status: graphtest %d, transcript %d (graphtest's body: %s)", got.status, x.status, txCut(got.body))
+	case x.Get("status") != "assumed" && got.status != x.Status:
+		t.Errorf("status: graphtest %d, transcript %d (graphtest's body: %s)", got.status, x.Status, txCut(got.body))
 	}
-	if ct := x.respHdr.Get("Content-Type"); ct != "" && len(x.body) > 0 {
+	if ct := x.ResponseHeader.Get("Content-Type"); ct != "" && len(x.ResponseBody) > 0 {
 		want, _, _ := mime.ParseMediaType(ct)
 		have, _, err := mime.ParseMediaType(got.header.Get("Content-Type"))
 		if err != nil || have != want {
 			t.Errorf("Content-Type: graphtest %q, transcript %q", got.header.Get("Content-Type"), ct)
 		}
 	}
-	if x.respHdr.Get("Location") != "" {
+	if x.ResponseHeader.Get("Location") != "" {
 		loc := got.header.Get("Location")
 		if u, err := url.Parse(loc); err != nil || !u.IsAbs() || !txLocationRE.MatchString(loc) {
-			t.Errorf("Location: graphtest %q, want an absolute URL ending in Attachments('{id}') like %q", loc, x.respHdr.Get("Location"))
+			t.Errorf("Location: graphtest %q, want an absolute URL ending in Attachments('{id}') like %q", loc, x.ResponseHeader.Get("Location"))
 		}
 	}
-	if ra := x.respHdr.Get("Retry-After"); ra != "" {
+	if ra := x.ResponseHeader.Get("Retry-After"); ra != "" {
 		if v := got.header.Get("Retry-After"); !txRetryAfterRE.MatchString(v) {
 			t.Errorf("Retry-After: graphtest %q, want seconds like the transcript's %q", v, ra)
 		}
 	}
-	if len(bytes.TrimSpace(x.body)) == 0 {
+	if len(bytes.TrimSpace(x.ResponseBody)) == 0 {
 		if len(got.body) != 0 {
 			t.Errorf("body: graphtest sent %q, transcript none", got.body)
 		}
 		return
 	}
 	var want, have any
-	if err := txDecode(x.body, &want); err != nil {
+	if err := jsonshape.Decode(x.ResponseBody, &want); err != nil {
 		t.Fatalf("transcript body: %v", err)
 	}
-	if err := txDecode(got.body, &have); err != nil {
+	if err := jsonshape.Decode(got.body, &have); err != nil {
 		t.Errorf("body: graphtest's is not JSON (%v): %q", err, got.body)
 		return
 	}
-	txShape(t, "", want, have, x.get("keys") == "exact", x.onUploadHost())
+	txShape(t, "", want, have, x.Get("keys") == "exact", x.OnUploadHost())
 	// The error code is Graph's contract (concepts/errors.md: code against
 	// code): it must match, unlike the other values.
 	if wc := txErrorCode(want); wc != "" && txErrorCode(have) != wc {
 		t.Errorf("error.code: graphtest %q, transcript %q", txErrorCode(have), wc)
 	}
-}
-
-func txDecode(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	return d.Decode(v)
 }
 
 func txErrorCode(v any) string {
@@ -598,7 +411,7 @@ func txShape(t *testing.T, at string, want, got any, exact, ci bool) {
 	case map[string]any:
 		g, ok := got.(map[string]any)
 		if !ok {
-			t.Errorf("%s: graphtest has %s, transcript an object", txAt(at), txClass(got))
+			t.Errorf("%s: graphtest has %s, transcript an object", txAt(at), jsonshape.Kind(got))
 			return
 		}
 		norm := func(k string) string {
@@ -639,7 +452,7 @@ func txShape(t *testing.T, at string, want, got any, exact, ci bool) {
 	case []any:
 		g, ok := got.([]any)
 		if !ok {
-			t.Errorf("%s: graphtest has %s, transcript an array", txAt(at), txClass(got))
+			t.Errorf("%s: graphtest has %s, transcript an array", txAt(at), jsonshape.Kind(got))
 			return
 		}
 		if len(w) > 0 && len(g) == 0 {
@@ -651,48 +464,10 @@ func txShape(t *testing.T, at string, want, got any, exact, ci bool) {
 			}
 		}
 	default:
-		if wc, gc := txClass(want), txClass(got); wc != gc {
+		if wc, gc := jsonshape.Kind(want), jsonshape.Kind(got); wc != gc {
 			t.Errorf("%s: graphtest has %s %s, transcript %s %s", txAt(at), gc, txShow(got), wc, txShow(want))
 		}
 	}
-}
-
-var (
-	txOffsetRE    = regexp.MustCompile(`^\d+$`)
-	txOpenRangeRE = regexp.MustCompile(`^\d+-$`)
-	txRangeRE     = regexp.MustCompile(`^\d+-\d+$`)
-)
-
-// txClass is the kind of a JSON value, with strings told apart by format.
-func txClass(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case string:
-		switch {
-		case txOffsetRE.MatchString(v):
-			return `an offset "N"`
-		case txOpenRangeRE.MatchString(v):
-			return `a range "N-"`
-		case txRangeRE.MatchString(v):
-			return `a range "N-M"`
-		case strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://"):
-			return "a URL"
-		}
-		if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return "an RFC 3339 date-time"
-		}
-		return "a string"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 func txShow(v any) string {
