@@ -41,8 +41,7 @@ func (s *Server) handleGraph(c *call) {
 		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
 	}
-	if !s.acquire(mb) {
-		c.throttle()
+	if !c.admit(mb) {
 		return
 	}
 	defer s.release(mb)

@@ -169,8 +169,7 @@ func (s *Server) handleUpload(c *call) {
 	if sess == nil {
 		return
 	}
-	if !s.acquire(sess.mb) {
-		c.throttle()
+	if !c.admit(sess.mb) {
 		return
 	}
 	defer s.release(sess.mb)
