@@ -21,9 +21,16 @@ func isUpload(method string) bool {
 // Options.UploadByteLimit per Options.UploadByteWindow (sliding), or reports
 // false, charging nothing, when they would go over it, with how long until
 // they would fit.
+//
+// n < 0 is a body of unknown length (chunked): it is refused only when the
+// window is full already, and charged later (chargeRead).
 func (s *Server) chargeIncoming(mb *Mailbox, n int64) (bool, time.Duration) {
-	if s.opts.UploadByteLimit < 0 || n <= 0 {
+	if s.opts.UploadByteLimit < 0 || n == 0 {
 		return true, 0
+	}
+	unknown := n < 0
+	if unknown {
+		n = 1
 	}
 	now := s.opts.Clock()
 	s.mu.Lock()
@@ -52,18 +59,24 @@ func (s *Server) chargeIncoming(mb *Mailbox, n int64) (bool, time.Duration) {
 		}
 		return false, wait
 	}
-	s.incoming[mb] = append(log, received{now, n})
+	if unknown {
+		s.incoming[mb] = log
+	} else {
+		s.incoming[mb] = append(log, received{now, n})
+	}
 	return true, 0
 }
 
 // chargeRequest charges a PATCH/POST/PUT body with a known length before it
 // is handled; it answers the 429 itself and reports false when over budget.
-// A body without Content-Length is charged after it is read (chargeRead).
+// A body without Content-Length is refused when the window is full, else
+// charged after it is read (chargeRead).
 // A body the budget takes then takes the Latency model's time per MiB.
 func (c *call) chargeRequest(mb *Mailbox) bool {
-	if !isUpload(c.r.Method) || c.r.ContentLength <= 0 {
+	if !isUpload(c.r.Method) || c.r.ContentLength == 0 {
 		return true
 	}
+	// A body of unknown length passes unless the window is full already.
 	ok, wait := c.s.chargeIncoming(mb, c.r.ContentLength)
 	if ok {
 		return c.bodyLatency <= 0 || sleepCtx(c.r.Context(), c.bodyLatency)
