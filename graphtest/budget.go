@@ -90,15 +90,17 @@ func (c *call) chargeRequest(mb *Mailbox) bool {
 
 // admit takes one of the mailbox's in-flight slots and counts the request
 // against its request budget, or answers the 429 itself and reports false.
-// The caller releases the slot (Server.release) when admitted.
+// The slot is given back when the answer starts, or by the caller's
+// releaseSlot when the handler returns.
 func (c *call) admit(mb *Mailbox) bool {
 	s := c.s
 	if !s.acquire(mb) {
 		c.throttle()
 		return false
 	}
+	c.slot = mb
 	if ok, wait := s.chargeRequestBudget(mb); !ok {
-		s.release(mb)
+		c.releaseSlot()
 		// Source: includes/throttling-outlook.md (10,000 requests per 10
 		// minutes); the message is not documented (see Options.RequestLimit).
 		c.failRetry(http.StatusTooManyRequests, "ApplicationThrottled",

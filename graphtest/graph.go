@@ -44,7 +44,7 @@ func (s *Server) handleGraph(c *call) {
 	if !c.admit(mb) {
 		return
 	}
-	defer s.release(mb)
+	defer c.releaseSlot()
 	if !c.wait() || !c.chargeRequest(mb) {
 		return
 	}

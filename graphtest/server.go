@@ -19,7 +19,8 @@ type Options struct {
 	// MailboxConcurrency is how many requests may be in flight per mailbox
 	// before the next one gets 429 ApplicationThrottled; 0 means 4 (Outlook's
 	// limit), a negative value means unlimited. Requests on the upload
-	// listener count against the mailbox of their session too.
+	// listener count against the mailbox of their session too. A request
+	// is in flight from when it is admitted until its answer starts.
 	MailboxConcurrency int
 	// ThrottleRetryAfter is the Retry-After value sent, verbatim, with every
 	// 429 the server itself decides on (MailboxConcurrency and the upload
@@ -348,6 +349,19 @@ type call struct {
 	// (half when 0).
 	partial bool
 	keep    int64
+	// slot is the mailbox whose in-flight slot the call holds (admit), nil
+	// once released: when the answer starts, or when the handler returns.
+	slot *Mailbox
+}
+
+// releaseSlot gives back the call's in-flight slot, once. It runs before
+// the answer's first byte is written: a client that has read an answer
+// may send its next request at once without being over the limit.
+func (c *call) releaseSlot() {
+	if c.slot != nil {
+		c.s.release(c.slot)
+		c.slot = nil
+	}
 }
 
 // wait sleeps the injected latency once, honouring the request context. It
@@ -390,7 +404,7 @@ func (s *Server) serve(h func(*call)) http.Handler {
 			requestID:       uuid.NewString(),
 			clientRequestID: r.Header.Get("client-request-id"),
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, onAnswer: c.releaseSlot}
 		c.w = sw
 		sw.Header().Set("request-id", c.requestID)
 		if c.clientRequestID != "" {

@@ -172,7 +172,7 @@ func (s *Server) handleUpload(c *call) {
 	if !c.admit(sess.mb) {
 		return
 	}
-	defer s.release(sess.mb)
+	defer c.releaseSlot()
 	if !c.wait() || !c.chargeRequest(sess.mb) {
 		return
 	}
