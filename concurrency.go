@@ -445,7 +445,7 @@ func (t *ticket) cancel() {
 
 // done ends the request: its slot comes back, and what it counted enters
 // the windows, from now.
-func (t *ticket) done() {
+func (t ticket) done() {
 	p := t.p
 	if p == nil {
 		return
@@ -472,7 +472,7 @@ func (t *ticket) done() {
 
 // answered adapts the mailbox to an answer's status. retryAfter is Graph's
 // Retry-After when the client will wait it out (0 otherwise).
-func (t *ticket) answered(status int, retryAfter time.Duration) {
+func (t ticket) answered(status int, retryAfter time.Duration) {
 	p := t.p
 	if p == nil {
 		return
