@@ -65,6 +65,34 @@ type ClientOptions struct {
 	// Outlook's limit and be throttled (429). Address each mailbox one way,
 	// by id or by userPrincipalName, throughout.
 	MailboxConcurrency int
+	// MailboxRequestBudget is how many requests the client sends to one
+	// mailbox in any MailboxRequestWindow; 0 means 10,000 (Outlook's limit
+	// per app and mailbox), negative means no budget. MailboxRequestWindow
+	// 0 means 10 minutes. A request counts until a window after its answer
+	// was read.
+	MailboxRequestBudget int
+	MailboxRequestWindow time.Duration
+	// MailboxByteBudget is how many request body bytes (POST, PUT, PATCH:
+	// attachments, upload chunks, session requests) the client sends to one
+	// mailbox in any MailboxByteWindow; 0 means 150 MiB (Outlook's "150 MB
+	// of upload per 5 minutes"), negative means no budget. MailboxByteWindow
+	// 0 means 5 minutes. A request bigger than the budget goes alone.
+	//
+	// When a request would go over a budget it waits (honouring ctx) until
+	// enough of the window has passed: a pacing wait, not a retry, and not
+	// an error. An upload chunk waits before its ChunkTimeout starts; other
+	// requests wait inside the HTTP round trip, so an HTTPClient.Timeout
+	// counts the wait. If Graph answers 429 anyway, the mailbox is held
+	// until its Retry-After and, after repeated 429s, runs fewer requests at
+	// once, growing back slowly.
+	//
+	// Budgets are kept per Client (and per spelling of the mailbox, as for
+	// MailboxConcurrency): Graph counts per app and mailbox across every
+	// process, which a client cannot see. Share one Client per process, and
+	// when several processes (or apps, for the byte budget) work on one
+	// mailbox, give each a share of the budgets and of MailboxConcurrency.
+	MailboxByteBudget int64
+	MailboxByteWindow time.Duration
 	// Logger gets one record per attempt; nil is silent. It never receives
 	// tokens, content or query strings (so no ?authtoken= values).
 	Logger *slog.Logger
@@ -103,7 +131,7 @@ type Client struct {
 	timeout  time.Duration     // the caller's http.Client.Timeout
 	tokens   *tokenCache
 	retry    RetryOptions
-	limiter  *mailboxLimiter
+	limiter  *pacer
 	once     keyedLocks // IfAbsent adds, one at a time per event and name
 	logger   *slog.Logger
 	tracer   tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
@@ -143,12 +171,7 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		logger:   o.Logger,
 		tracer:   newTracer(o.TracingProvider),
 	}
-	switch {
-	case o.MailboxConcurrency == 0:
-		c.limiter = newMailboxLimiter(4)
-	case o.MailboxConcurrency > 0:
-		c.limiter = newMailboxLimiter(o.MailboxConcurrency)
-	}
+	c.limiter = newPacer(resolvePace(o, c.retry.MaxDelay), nil)
 	var rt http.RoundTripper
 	var timeout time.Duration
 	if o.HTTPClient != nil {
@@ -268,6 +291,43 @@ func resolveRetry(r RetryOptions, loopback bool) RetryOptions {
 	}
 	r.BaseDelay = min(r.BaseDelay, r.MaxDelay)
 	return r
+}
+
+// resolvePace turns the options into the pacer's limits (0: none).
+func resolvePace(o ClientOptions, maxHold time.Duration) paceLimits {
+	l := paceLimits{
+		concurrency: o.MailboxConcurrency,
+		requests:    o.MailboxRequestBudget,
+		requestWin:  o.MailboxRequestWindow,
+		bytes:       o.MailboxByteBudget,
+		bytesWin:    o.MailboxByteWindow,
+		maxHold:     maxHold,
+	}
+	switch {
+	case l.concurrency == 0:
+		l.concurrency = 4
+	case l.concurrency < 0:
+		l.concurrency = 0
+	}
+	switch {
+	case l.requests == 0:
+		l.requests = defaultRequestBudget
+	case l.requests < 0:
+		l.requests = 0
+	}
+	if l.requestWin <= 0 {
+		l.requestWin = defaultRequestWindow
+	}
+	switch {
+	case l.bytes == 0:
+		l.bytes = defaultByteBudget
+	case l.bytes < 0:
+		l.bytes = 0
+	}
+	if l.bytesWin <= 0 {
+		l.bytesWin = defaultByteWindow
+	}
+	return l
 }
 
 // redact drops the query string, where upload URLs carry their authtoken.

@@ -214,7 +214,10 @@ func TestLoadExactlyOnce(t *testing.T) {
 		graphtest.FaultChance{Fault: fault("PUT", "AttachmentSessions", graphtest.FaultStatus, 503), P: 0.05},
 		graphtest.FaultChance{Fault: fault("PUT", "AttachmentSessions", graphtest.FaultTruncateAfterStore, 0), P: 0.02},
 	)
-	c := newTestClient(t, srv.URL(), srv.Credential(), func(o *ClientOptions) { o.Retry.MaxRetries = 10 })
+	c := newTestClient(t, srv.URL(), srv.Credential(), func(o *ClientOptions) {
+		o.Retry.MaxRetries = 10
+		o.MailboxByteBudget = -1 // nor does the client pace by it
+	})
 
 	contentOf := func(i int) []byte {
 		if i%bigEvery == 0 {

@@ -42,6 +42,7 @@ type exchange struct {
 	keepBody     bool                       // decode keeps the body open (Content)
 	mayLand      bool                       // Graph creates something if it processes this
 	upload       bool                       // to an upload URL: its own authtoken, no redirects
+	paid         *prepaid                   // budgets reserved for the first attempt (pacing), or nil
 }
 
 func (ex *exchange) ok(status int) bool {
@@ -288,8 +289,9 @@ func (s *sender) checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// RoundTrip adds the bearer token (only for the Graph origin) and holds a
-// slot of the mailbox's concurrency cap until the answer is read.
+// RoundTrip adds the bearer token (only for the Graph origin), paces the
+// request by its mailbox's limits, and holds the mailbox's slot until the
+// answer is read.
 func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	// go-retryablehttp may still hold the previous attempt's request: work
@@ -312,19 +314,36 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 		// after a redirect.
 		r.Header.Del("Authorization")
 	}
-	sem, err := s.c.limiter.acquire(ctx, s.ex.mailbox)
+	// Pacing (concurrency.go): a slot of the mailbox, and room in its
+	// request and byte budgets, before anything is sent. A prepaid
+	// exchange's first attempt brings its budget reservation along.
+	var n int64
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
+		n = max(r.ContentLength, 0)
+	}
+	t, err := s.c.limiter.acquire(ctx, s.ex.mailbox, n, s.ex.paid)
 	if err != nil {
 		closeBody(req)
 		s.slotErr = err
 		return nil, err
 	}
 	resp, err := s.c.rt.RoundTrip(r)
-	if sem != nil {
-		if err != nil {
-			<-sem
-		} else {
-			resp.Body = &releasingBody{ReadCloser: resp.Body, sem: sem}
+	if err != nil {
+		t.done()
+		return resp, err
+	}
+	if t.p != nil {
+		var ra time.Duration
+		if resp.StatusCode == http.StatusTooManyRequests {
+			// Hold the mailbox for the Retry-After only when this call is
+			// going to wait it out too (checkRetry's rule).
+			d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			if dl, has := ctx.Deadline(); ok && d <= s.c.retry.MaxDelay && (!has || time.Now().Add(d).Before(dl)) {
+				ra = d
+			}
 		}
+		t.answered(resp.StatusCode, ra)
+		resp.Body = &releasingBody{ReadCloser: resp.Body, t: t}
 	}
 	return resp, err
 }

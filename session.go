@@ -199,7 +199,14 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 			}
 		}
 		from, to := u.offset, u.bufEnd()
-		ch := u.put(ctx, from, to, left)
+		// Pacing: the chunk's bytes wait for room in the mailbox's budgets
+		// before its ChunkTimeout starts (concurrency.go).
+		paid, err := u.c.limiter.prepay(ctx, u.mailbox, to-from)
+		if err != nil {
+			return nil, err
+		}
+		ch := u.put(ctx, from, to, left, paid)
+		paid.release()
 		left -= ch.retries
 		if to == u.f.Size {
 			u.sentLast = true
@@ -264,7 +271,7 @@ type chunk struct {
 
 // put sends buf's bytes [from, to) of the file to the upload URL, without
 // any Authorization header, each attempt bounded by FileUpload.ChunkTimeout.
-func (u *uploader) put(ctx context.Context, from, to int64, retries int) chunk {
+func (u *uploader) put(ctx context.Context, from, to int64, retries int, paid *prepaid) chunk {
 	ctx, cancel := context.WithTimeout(ctx, u.f.ChunkTimeout)
 	defer cancel()
 	var ch chunk
@@ -295,6 +302,7 @@ func (u *uploader) put(ctx context.Context, from, to int64, retries int) chunk {
 		},
 		mayLand: true,
 		upload:  true,
+		paid:    paid,
 	}, retries)
 	return ch
 }

@@ -249,7 +249,7 @@ func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) b
 		sw.Header().Set("Location", strings.TrimSuffix(to, "/")+c.r.URL.RequestURI())
 		sw.WriteHeader(http.StatusTemporaryRedirect)
 	case FaultLatency:
-		c.latency = f.Latency
+		c.latency += f.Latency
 		h(c)
 	case FaultPartialChunk:
 		c.partial, c.keep = true, f.Keep

@@ -41,11 +41,10 @@ func (s *Server) handleGraph(c *call) {
 		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		return
 	}
-	if !s.acquire(mb) {
-		c.throttle()
+	if !c.admit(mb) {
 		return
 	}
-	defer s.release(mb)
+	defer c.releaseSlot()
 	if !c.wait() || !c.chargeRequest(mb) {
 		return
 	}

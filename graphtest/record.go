@@ -107,11 +107,13 @@ type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	answered bool
+	onAnswer func() // called once, before the answer's first byte goes out
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.answered {
 		w.status, w.answered = code, true
+		w.answer()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -119,8 +121,16 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if !w.answered {
 		w.status, w.answered = http.StatusOK, true
+		w.answer()
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) answer() {
+	if f := w.onAnswer; f != nil {
+		w.onAnswer = nil
+		f()
+	}
 }
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.

@@ -19,7 +19,8 @@ type Options struct {
 	// MailboxConcurrency is how many requests may be in flight per mailbox
 	// before the next one gets 429 ApplicationThrottled; 0 means 4 (Outlook's
 	// limit), a negative value means unlimited. Requests on the upload
-	// listener count against the mailbox of their session too.
+	// listener count against the mailbox of their session too. A request
+	// is in flight from when it is admitted until its answer starts.
 	MailboxConcurrency int
 	// ThrottleRetryAfter is the Retry-After value sent, verbatim, with every
 	// 429 the server itself decides on (MailboxConcurrency and the upload
@@ -116,9 +117,33 @@ type Options struct {
 	// stays on that copy and reaches neither the organizer nor the other
 	// attendees. Any other status answers error code ErrorAccessDenied.
 	AttendeeUpdateStatus int
+	// RequestLimit is the per-mailbox budget of requests (any method, on
+	// both listeners) per RequestWindow (sliding); a request over it answers
+	// 429 ApplicationThrottled "Application is over its MailboxRequests
+	// limit." with a Retry-After. 0 means 10,000 (includes/throttling-outlook.md:
+	// 10,000 requests per 10 minutes per app and mailbox), a negative value
+	// turns the budget off. Requests turned away with a 429 are not counted
+	// (whether Outlook counts them is not documented). The message is not
+	// documented either (GRAPH-FACTS has the other two limits' messages);
+	// clients must go by the code.
+	RequestLimit int
+	// RequestWindow is that budget's sliding window; 0 means 10 minutes.
+	RequestWindow time.Duration
+	// Latency, when set, makes every answer take the model's time (see
+	// Latency); nil answers at once.
+	Latency *Latency
+	// TimeScale makes the server's time run TimeScale times faster than the
+	// wall clock, so that Outlook's 5- and 10-minute windows pass in seconds:
+	// with 60, a minute of the budgets' windows, of upload session lifetimes
+	// and of the Latency model takes one second, and the Retry-After of the
+	// server's own 429s is given in wall-clock seconds (60 s of model time
+	// is sent as "1"). 0 or 1 means real time. A Clock, when set, is used as
+	// the server's time as it is; FaultLatency and FaultSlowBody durations
+	// are wall-clock time either way.
+	TimeScale float64
 	// Clock is the server's time source for upload session expiry and the
-	// upload byte window; nil means time.Now. Tests can step it instead of
-	// sleeping.
+	// budgets' windows; nil means time.Now (sped up by TimeScale). Tests can
+	// step it instead of sleeping.
 	Clock func() time.Time
 }
 
@@ -199,8 +224,20 @@ func (o *Options) withDefaults() Options {
 	if r.MaxBodyRecorded == 0 {
 		r.MaxBodyRecorded = 64 << 10
 	}
+	if r.RequestLimit == 0 {
+		r.RequestLimit = 10_000
+	}
+	if r.RequestWindow <= 0 {
+		r.RequestWindow = 10 * time.Minute
+	}
+	if r.TimeScale <= 0 {
+		r.TimeScale = 1
+	}
 	if r.Clock == nil {
 		r.Clock = time.Now
+		if r.TimeScale != 1 {
+			r.Clock = scaledClock(time.Now(), r.TimeScale)
+		}
 	}
 	return r
 }
@@ -222,8 +259,12 @@ type Server struct {
 	groups   map[string]*Mailbox
 	sessions map[string]*uploadSession
 	inflight map[*Mailbox]int
-	incoming map[*Mailbox][]received // the upload byte budget's window
+	incoming map[*Mailbox][]received  // the upload byte budget's window
+	requests map[*Mailbox][]time.Time // the request budget's window
 	tenant   string
+
+	raFixed bool       // Options.ThrottleRetryAfter was given: send it for every 429
+	lat     latencyGen // draws the Latency model's delays
 
 	rec    recorder
 	faults faultTable
@@ -247,8 +288,11 @@ func NewServer(opts *Options) *Server {
 		sessions: map[string]*uploadSession{},
 		inflight: map[*Mailbox]int{},
 		incoming: map[*Mailbox][]received{},
+		requests: map[*Mailbox][]time.Time{},
 		tenant:   uuid.NewString(),
+		raFixed:  opts != nil && opts.ThrottleRetryAfter != "",
 	}
+	s.lat.init(s.opts.Latency)
 	s.faults.counts = map[FaultKind]int{}
 	s.me = newMailbox(s, "me-0000", "me@contoso.com", false)
 	s.users = append(s.users, s.me)
@@ -305,14 +349,31 @@ type call struct {
 	requestID       string
 	clientRequestID string
 
-	// latency is set by FaultLatency; wait applies it once, inside the
-	// mailbox's in-flight window, so latency faults can trigger throttling.
+	// latency is set by FaultLatency, plus the Latency model's time per
+	// request (scaled to the wall clock); wait applies it once, inside the
+	// mailbox's in-flight window, so latency can trigger throttling.
 	latency time.Duration
 	waited  bool
+	// bodyLatency is the Latency model's time for the request body (wall
+	// clock), applied once the budgets have taken the body.
+	bodyLatency time.Duration
 	// partial is set by FaultPartialChunk: a chunk keeps only keep bytes
 	// (half when 0).
 	partial bool
 	keep    int64
+	// slot is the mailbox whose in-flight slot the call holds (admit), nil
+	// once released: when the answer starts, or when the handler returns.
+	slot *Mailbox
+}
+
+// releaseSlot gives back the call's in-flight slot, once. It runs before
+// the answer's first byte is written: a client that has read an answer
+// may send its next request at once without being over the limit.
+func (c *call) releaseSlot() {
+	if c.slot != nil {
+		c.s.release(c.slot)
+		c.slot = nil
+	}
 }
 
 // wait sleeps the injected latency once, honouring the request context. It
@@ -355,13 +416,14 @@ func (s *Server) serve(h func(*call)) http.Handler {
 			requestID:       uuid.NewString(),
 			clientRequestID: r.Header.Get("client-request-id"),
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, onAnswer: c.releaseSlot}
 		c.w = sw
 		sw.Header().Set("request-id", c.requestID)
 		if c.clientRequestID != "" {
 			sw.Header().Set("client-request-id", c.clientRequestID)
 		}
 
+		c.latency, c.bodyLatency = s.lat.draw(host == s.upload.host, r.ContentLength, s.opts.TimeScale)
 		f, ok := s.faults.pick(r.Method, r.URL.EscapedPath())
 		hijacked := false
 		if ok {
@@ -403,5 +465,5 @@ func (s *Server) release(m *Mailbox) {
 // throttle answers 429 the way Outlook does when a mailbox is busy.
 func (c *call) throttle() {
 	c.failRetry(http.StatusTooManyRequests, "ApplicationThrottled",
-		"Application is over its MailboxConcurrency limit.", c.s.opts.ThrottleRetryAfter)
+		"Application is over its MailboxConcurrency limit.", c.s.retryAfter(0))
 }

@@ -169,11 +169,10 @@ func (s *Server) handleUpload(c *call) {
 	if sess == nil {
 		return
 	}
-	if !s.acquire(sess.mb) {
-		c.throttle()
+	if !c.admit(sess.mb) {
 		return
 	}
-	defer s.release(sess.mb)
+	defer c.releaseSlot()
 	if !c.wait() || !c.chargeRequest(sess.mb) {
 		return
 	}

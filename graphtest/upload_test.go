@@ -442,8 +442,11 @@ func TestUploadByteBudgetDefault(t *testing.T) {
 	s := newTestServer(t, nil)
 	assert.EqualValues(t, 150<<20, s.opts.UploadByteLimit)
 	assert.Equal(t, 5*time.Minute, s.opts.UploadByteWindow)
-	assert.True(t, s.chargeIncoming(s.Me(), 150<<20))
-	assert.False(t, s.chargeIncoming(s.Me(), 1))
+	ok, _ := s.chargeIncoming(s.Me(), 150<<20)
+	assert.True(t, ok)
+	ok, wait := s.chargeIncoming(s.Me(), 1)
+	assert.False(t, ok)
+	assert.InDelta(t, 5*time.Minute, wait, float64(time.Second), "room when the first bytes leave the window")
 }
 
 func TestUploadUnknownPaths(t *testing.T) {
