@@ -277,12 +277,7 @@ func resolveRetry(r RetryOptions, loopback bool) RetryOptions {
 	if r.BaseDelay <= 0 && loopback {
 		r.BaseDelay = loopbackBaseDelay
 	}
-	switch {
-	case r.MaxRetries == 0:
-		r.MaxRetries = defaultMaxRetries
-	case r.MaxRetries < 0:
-		r.MaxRetries = 0
-	}
+	r.MaxRetries = zeroMeans(r.MaxRetries, defaultMaxRetries)
 	if r.MaxDelay <= 0 {
 		r.MaxDelay = defaultMaxDelay
 	}
@@ -293,36 +288,29 @@ func resolveRetry(r RetryOptions, loopback bool) RetryOptions {
 	return r
 }
 
+// zeroMeans reads a count option: 0 means def, a negative value 0 (none).
+func zeroMeans[T int | int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
 // resolvePace turns the options into the pacer's limits (0: none).
 func resolvePace(o ClientOptions, maxHold time.Duration) paceLimits {
 	l := paceLimits{
-		concurrency: o.MailboxConcurrency,
-		requests:    o.MailboxRequestBudget,
+		concurrency: zeroMeans(o.MailboxConcurrency, 4),
+		requests:    zeroMeans(o.MailboxRequestBudget, defaultRequestBudget),
 		requestWin:  o.MailboxRequestWindow,
-		bytes:       o.MailboxByteBudget,
+		bytes:       zeroMeans(o.MailboxByteBudget, defaultByteBudget),
 		bytesWin:    o.MailboxByteWindow,
 		maxHold:     maxHold,
 	}
-	switch {
-	case l.concurrency == 0:
-		l.concurrency = 4
-	case l.concurrency < 0:
-		l.concurrency = 0
-	}
-	switch {
-	case l.requests == 0:
-		l.requests = defaultRequestBudget
-	case l.requests < 0:
-		l.requests = 0
-	}
 	if l.requestWin <= 0 {
 		l.requestWin = defaultRequestWindow
-	}
-	switch {
-	case l.bytes == 0:
-		l.bytes = defaultByteBudget
-	case l.bytes < 0:
-		l.bytes = 0
 	}
 	if l.bytesWin <= 0 {
 		l.bytesWin = defaultByteWindow

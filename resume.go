@@ -198,21 +198,6 @@ func sameContent(content io.ReadSeeker, state UploadState) error {
 	return nil
 }
 
-// parseFirst is the first byte a session lacks, from its ranges.
-func parseFirst(ranges []string, size int64) (int64, int64, error) {
-	first, end := int64(-1), int64(-1)
-	for _, r := range ranges {
-		a, b, err := parseRange(r, size)
-		if err != nil {
-			return 0, 0, err
-		}
-		if first < 0 || a < first {
-			first, end = a, b
-		}
-	}
-	return first, end, nil
-}
-
 // skipTo reads content from its start to byte next, hashing it (the
 // duplicate check needs the whole file's sha256), and sets the uploader
 // there.

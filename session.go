@@ -415,15 +415,9 @@ func (u *uploader) nextExpected(ranges []string) (int64, int64, error) {
 	if len(ranges) == 0 {
 		return 0, 0, errors.New("eventattach: the upload session answered without nextExpectedRanges")
 	}
-	start, end := int64(-1), int64(-1)
-	for _, r := range ranges {
-		a, b, err := parseRange(r, u.f.Size)
-		if err != nil {
-			return 0, 0, err
-		}
-		if start < 0 || a < start {
-			start, end = a, b
-		}
+	start, end, err := parseFirst(ranges, u.f.Size)
+	if err != nil {
+		return 0, 0, err
 	}
 	switch {
 	case start > u.bufEnd():
@@ -452,6 +446,21 @@ func parseRange(r string, size int64) (int64, int64, error) {
 		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
 	}
 	return a, b + 1, nil
+}
+
+// parseFirst is the first byte a session lacks, from its ranges.
+func parseFirst(ranges []string, size int64) (int64, int64, error) {
+	first, end := int64(-1), int64(-1)
+	for _, r := range ranges {
+		a, b, err := parseRange(r, size)
+		if err != nil {
+			return 0, 0, err
+		}
+		if first < 0 || a < first {
+			first, end = a, b
+		}
+	}
+	return first, end, nil
 }
 
 func (u *uploader) progress() {
