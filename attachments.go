@@ -15,23 +15,45 @@ import (
 // Size limits of the two ways to attach a file.
 const (
 	// MaxAddSize bounds what AddFile and AddItem send in one POST: content
-	// must be under it (Graph: "under 3 MB"). Upload switches to an upload
-	// session at this size.
+	// must be under it (Graph: "under 3 MB"). For files the tighter
+	// MaxAddFileSize applies.
 	MaxAddSize = 3 << 20
+	// MaxAddFileSize bounds a file's bytes in one POST: AddFile refuses
+	// content of this size or more, and Upload sends it through an upload
+	// session instead. Graph's limit is on the whole request (about 4 MiB
+	// of JSON, the file base64-encoded): the largest file measured to go
+	// through was 3,145,611 bytes (msgraph-sdk-java PR#52), and longer
+	// names or content ids lower it. 3,000,000 bytes, the docs' own "under
+	// 3 MB", leaves 145,611 bytes (194 KB of JSON) for them
+	// (GRAPH-FACTS.md, Adding attachments).
+	MaxAddFileSize = 3_000_000
 	// MaxUploadSize is the largest file an upload session takes.
 	MaxUploadSize = 150 << 20
+	// maxRequestLength is Graph's limit on a POST's whole body.
+	maxRequestLength = 4 << 20
 )
 
-// listSelect asks List for metadata only: attachments' bytes can be large and
-// are fetched one at a time with Get.
+// listSelect asks for metadata only: attachments' bytes can be large and are
+// fetched one at a time with Get. It names only properties of the declared
+// type of the attachments set (microsoft.graph.attachment): Graph refuses a
+// fileAttachment property there with 400 RequestBroker--ParseUri
+// (GRAPH-FACTS.md, Reading). The large-attachments doc reads an attachment
+// back with these (outlook-large-attachments.md, step 4).
 const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 
-// AddFile attaches a file of under MaxAddSize bytes to the event:
+// checkSelect adds a file's content id in OData's cast form, which the
+// Duplicate check compares. Graph takes it in public code's lists; when it
+// is refused (400), the check lists listSelect and reads each candidate
+// whole instead (GRAPH-FACTS.md, Reading).
+const checkSelect = listSelect + ",microsoft.graph.fileAttachment/contentId"
+
+// AddFile attaches a file of under MaxAddFileSize bytes to the event:
 // POST {route}/attachments with a #microsoft.graph.fileAttachment. It returns
 // the created attachment as Graph answered it (201 Created; ContentBytes is
-// f's content, which Graph echoes). Content of MaxAddSize or more is ErrTooLarge
-// before any request (use Upload); an empty name or an invalid id is
-// ErrInvalidInput; Graph's errors are *GraphError.
+// f's content, which Graph echoes). Content of MaxAddFileSize or more, or a
+// request body over Graph's 4 MiB, is ErrTooLarge before any request (use
+// Upload); an empty name or an invalid id is ErrInvalidInput; Graph's errors
+// are *GraphError.
 //
 // A POST that may have reached Graph is not sent again before the
 // package doc's Duplicate check has looked for it; when that check cannot
@@ -45,8 +67,8 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	if f.Name == "" {
 		return nil, invalidInput("file attachment needs a name")
 	}
-	if n := int64(len(f.ContentBytes)); n >= MaxAddSize {
-		return nil, tooLarge("file content", n, MaxAddSize, "; Upload sends larger files through an upload session")
+	if n := int64(len(f.ContentBytes)); n >= MaxAddFileSize {
+		return nil, tooLarge("file content", n, MaxAddFileSize, "; Upload sends larger files through an upload session")
 	}
 	u, err := a.r.url()
 	if err != nil {
@@ -55,6 +77,9 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	body, err := newFileBody(f)
 	if err != nil {
 		return nil, err
+	}
+	if n := body.len(); n > maxRequestLength {
+		return nil, tooLarge("the request's JSON", n, maxRequestLength, "; Upload sends the file through an upload session")
 	}
 	out := new(FileAttachment)
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
@@ -189,7 +214,7 @@ func (a Attachments) List(ctx context.Context, _ ...*ListOptions) (_ []Attachmen
 	defer a.traceOp(&ctx, "List").end(&err)
 	defer a.r.inOp("List", http.MethodGet, &err)
 	var all []Attachment
-	_, err = a.list(ctx, "", func(att Attachment, _ time.Time) { all = append(all, att) })
+	_, err = a.list(ctx, "", listSelect, func(att Attachment, _ time.Time) { all = append(all, att) })
 	return all, err
 }
 
@@ -203,14 +228,15 @@ type listPage struct {
 // nextLink is new (a repeated one is caught at once).
 const maxListPages = 10000
 
-// list walks every page and reports each attachment and the server's clock
-// (from the Date header of the first page) for the dedupe check.
-func (a Attachments) list(ctx context.Context, requestID string, each func(Attachment, time.Time)) (time.Time, error) {
+// list walks every page of GET {route}/attachments?$select={sel} and reports
+// each attachment and the server's clock (from the Date header of the first
+// page) for the dedupe check.
+func (a Attachments) list(ctx context.Context, requestID, sel string, each func(Attachment, time.Time)) (time.Time, error) {
 	path, err := a.r.path()
 	if err != nil {
 		return time.Time{}, err
 	}
-	next := a.r.c.base + path + "?$select=" + listSelect
+	next := a.r.c.base + path + "?$select=" + sel
 	seen := map[string]bool{}
 	var serverNow time.Time
 	for pages := 0; next != ""; pages++ {

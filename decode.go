@@ -37,7 +37,7 @@ var decodeBufPool = sync.Pool{New: func() any { b := make([]byte, decodeBufSize)
 // maxAnswerSize caps a success answer read into memory: a List page, the
 // 201 of AddFile. The largest legitimate answer is a file attachment with
 // its contentBytes (a Get, or the echo in that 201): a file under
-// MaxAddSize is at most 4 MiB of base64 beside a few hundred bytes of
+// MaxAddFileSize is under 4 MiB of base64 beside a few hundred bytes of
 // metadata, and twice that leaves room. Anything longer, such as a proxy's
 // page or an endless stream, is an error rather than heap growth. The
 // skipped echo counts too, so that it must end.

@@ -49,18 +49,19 @@
 // # Limits
 //
 // [Attachments.AddFile], [Attachments.AddItem] and [Attachments.Add] send
-// the attachment in one POST; its content (the file's bytes, or the item's
-// JSON) must be under [MaxAddSize] (3 MiB, Graph's "under 3 MB"). Content
-// of MaxAddSize or more is [ErrTooLarge] before any request.
+// the attachment in one POST; a file's bytes must be under [MaxAddFileSize]
+// (3,000,000: Graph's "under 3 MB", a margin below the largest file measured
+// to fit Graph's 4 MiB request limit) and an item's JSON under [MaxAddSize]
+// (3 MiB). Larger content is [ErrTooLarge] before any request.
 //
 // [Attachments.Upload] takes any [io.Reader] of a known Size up to
-// [MaxUploadSize] (150 MiB). Under MaxAddSize it POSTs like AddFile; from
-// MaxAddSize on it opens an upload session and streams the content in chunks
+// [MaxUploadSize] (150 MiB). Under MaxAddFileSize it POSTs like AddFile; from
+// MaxAddFileSize on it opens an upload session and streams the content in chunks
 // (FileUpload.ChunkSize, a multiple of 320 KiB up to 4 MiB; 3.75 MiB by
 // default), holding one chunk in memory and calling FileUpload.Progress after
 // each. Graph offers upload sessions only on /me/events/{id} and
 // /users/{id}/events/{id}: Upload maps any user route (calendar, calendars,
-// calendar groups) to the one of its mailbox, and refuses from MaxAddSize on
+// calendar groups) to the one of its mailbox, and refuses from MaxAddFileSize on
 // for group events (ErrInvalidInput). The chunks go to the pre-authenticated
 // upload URL Graph returns without the bearer token, and the URL's authtoken
 // appears in no log and no error. A failed chunk is retried from what the
@@ -69,7 +70,7 @@
 //
 // Upload needs the exact size first. Content of unknown length (a request
 // body, a pipe) goes through [Spool], which reads it to its end, into memory
-// under MaxAddSize and otherwise into a temporary file, and refuses more than
+// under MaxAddFileSize and otherwise into a temporary file, and refuses more than
 // MaxUploadSize with ErrTooLarge; its result is both the Content and, with
 // Size(), the Size of a FileUpload.
 //

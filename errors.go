@@ -18,7 +18,8 @@ var (
 	// ErrInvalidInput reports input the SDK refuses before sending anything:
 	// an empty, "." or ".." id, a nil attachment, a negative size, a bad option.
 	ErrInvalidInput = errors.New("eventattach: invalid input")
-	// ErrTooLarge reports content of MaxAddSize or more for Add*, over
+	// ErrTooLarge reports content of MaxAddSize or more for Add* (a file's
+	// bytes: MaxAddFileSize, or a request body over 4 MiB), over
 	// MaxUploadSize for Upload, or Graph refusing a request for its size: a
 	// 413, a 400 "Maximum request length exceeded.", or an upload that passes
 	// the mailbox's maximum message size (ErrorMessageSizeExceeded).
@@ -187,15 +188,19 @@ func invalidInput(format string, args ...any) error {
 
 // tooLarge wraps ErrTooLarge naming the size, the limit and the way out.
 func tooLarge(what string, size, limit int64, hint string) error {
-	// Graph takes POSTed content under 3 MiB, and sessions up to 150 MiB.
+	// Graph takes POSTed content under its limit, sessions and whole
+	// request bodies up to theirs.
 	rule := "under"
-	if limit == MaxUploadSize {
+	if limit == MaxUploadSize || limit == maxRequestLength {
 		rule = "at most"
 	}
 	return fmt.Errorf("%w: %s is %d bytes, it must be %s %d bytes (%s)%s", ErrTooLarge, what, size, rule, limit, byteSize(limit), hint)
 }
 
 func byteSize(n int64) string {
+	if n%1_000_000 == 0 {
+		return fmt.Sprintf("%d MB", n/1_000_000)
+	}
 	return fmt.Sprintf("%g MiB", float64(n)/(1<<20))
 }
 

@@ -98,7 +98,7 @@ func (c *Client) Users(idOrUserPrincipalName string) UserPath {
 // Groups is a Microsoft 365 group's mailbox: /groups/{id}. These routes come
 // from the older Graph page; the current docs warn that events in group
 // calendars may refuse attachments, and upload sessions are not documented
-// for them (Upload answers ErrInvalidInput above MaxAddSize).
+// for them (Upload answers ErrInvalidInput from MaxAddFileSize on).
 func (c *Client) Groups(id string) GroupPath {
 	return GroupPath{route{c: c, owner: ownerGroup, ownerID: id}}
 }

@@ -61,17 +61,21 @@ const checkReads = 3
 // sha256), an item's own fields through $expand. It returns nil, nil when
 // there is no such attachment, and an error when it cannot tell.
 func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAttachment, start time.Time) (Attachment, error) {
-	type candidate struct {
-		id  string
-		mod time.Time
-	}
 	var cands []candidate
-	serverNow, err := a.list(ctx, requestID, func(att Attachment, _ time.Time) {
+	collect := func(att Attachment, _ time.Time) {
 		name, _, kind, mod := describe(att)
 		if kind == s.odataType && name == s.name && inline(att) == s.isInline {
-			cands = append(cands, candidate{att.AttachmentID(), mod})
+			cands = append(cands, candidate{id: att.AttachmentID(), mod: mod, listed: att})
 		}
-	})
+	}
+	contentIDListed := true
+	serverNow, err := a.list(ctx, requestID, checkSelect, collect)
+	if ge := (*GraphError)(nil); errors.As(err, &ge) && ge.StatusCode == http.StatusBadRequest {
+		// Graph refused the cast form of contentId: list the base type's
+		// properties, and read each candidate whole to learn its content id.
+		cands, contentIDListed = nil, false
+		serverNow, err = a.list(ctx, requestID, listSelect, collect)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +94,13 @@ func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAtta
 		}
 		var found Attachment
 		var err error
-		if s.odataType == odataItemAttachment {
+		switch {
+		case s.odataType == odataItemAttachment:
 			found, err = a.sameItem(ctx, requestID, c.id, s)
-		} else {
-			found, err = a.sameFile(ctx, requestID, c.id, s)
+		case contentIDListed:
+			found, err = a.sameFile(ctx, requestID, c, s)
+		default:
+			found, err = a.sameWholeFile(ctx, requestID, c.id, s)
 		}
 		if err != nil {
 			return nil, err
@@ -103,6 +110,14 @@ func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAtta
 		}
 	}
 	return nil, nil
+}
+
+// candidate is an attachment of the sent one's kind, name and inline flag,
+// as the check's list described it.
+type candidate struct {
+	id     string
+	mod    time.Time
+	listed Attachment // a file's content id included, when the list selected it
 }
 
 func inline(att Attachment) bool {
@@ -117,19 +132,22 @@ func inline(att Attachment) bool {
 	return false
 }
 
-// sameFile reads the candidate's metadata and, when it matches, its bytes.
-func (a Attachments) sameFile(ctx context.Context, requestID, id string, s *sentAttachment) (Attachment, error) {
-	meta, err := a.get(ctx, requestID, id, "?$select="+uploadSelect)
-	if err != nil {
-		return nil, err
-	}
-	f, ok := meta.(*FileAttachment)
-	if !ok || f.ContentID != s.contentID || (s.contentType != "" && !strings.EqualFold(f.ContentType, s.contentType)) {
+// sameContentType: "" sent means Graph picked one, and any matches.
+func (s *sentAttachment) sameContentType(got string) bool {
+	return s.contentType == "" || strings.EqualFold(got, s.contentType)
+}
+
+// sameFile compares a listed candidate's content id and content type, and
+// when they match reads its bytes through $value.
+func (a Attachments) sameFile(ctx context.Context, requestID string, c candidate, s *sentAttachment) (Attachment, error) {
+	f, ok := c.listed.(*FileAttachment)
+	if !ok || f.ContentID != s.contentID || !s.sameContentType(f.ContentType) {
 		return nil, nil
 	}
 	var same bool
+	var err error
 	for n := 1; ; n++ {
-		same, err = a.contentMatches(ctx, requestID, id, s.size, s.sum)
+		same, err = a.contentMatches(ctx, requestID, c.id, s.size, s.sum)
 		if err == nil || ctx.Err() != nil || n == checkReads {
 			break
 		}
@@ -137,6 +155,22 @@ func (a Attachments) sameFile(ctx context.Context, requestID, id string, s *sent
 	if err != nil || !same {
 		return nil, err
 	}
+	return f, nil
+}
+
+// sameWholeFile reads the candidate whole (GET {route}/attachments/{id},
+// contentBytes included): the fallback when Graph would not list content ids.
+func (a Attachments) sameWholeFile(ctx context.Context, requestID, id string, s *sentAttachment) (Attachment, error) {
+	got, err := a.get(ctx, requestID, id, "")
+	if err != nil {
+		return nil, err
+	}
+	f, ok := got.(*FileAttachment)
+	if !ok || f.ContentID != s.contentID || !s.sameContentType(f.ContentType) ||
+		int64(len(f.ContentBytes)) != s.size || !bytes.Equal(sha256Sum(f.ContentBytes), s.sum) {
+		return nil, nil
+	}
+	f.ContentBytes = nil // metadata, as the listed path returns
 	return f, nil
 }
 

@@ -511,12 +511,15 @@ func (u *uploader) created(ctx context.Context, location string) (*FileAttachmen
 		return u.findCreated(ctx, errors.New("eventattach: the final chunk's answer has no Location naming the attachment"))
 	}
 	known := &FileAttachment{ID: id, Name: u.f.Name, ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID}
-	got, err := u.a.get(ctx, u.requestID, id, "?$select="+uploadSelect)
+	// Only the set's base properties can be selected (GRAPH-FACTS.md,
+	// Reading); the content id is the one this upload sent.
+	got, err := u.a.get(ctx, u.requestID, id, "?$select="+listSelect)
 	f, ok := got.(*FileAttachment)
 	if err != nil || !ok || f.ID == "" {
 		u.log(ctx, slog.LevelDebug, "reading the uploaded attachment's metadata failed; returning what the upload knows")
 		return known, nil
 	}
+	f.ContentID = u.f.ContentID
 	return f, nil
 }
 

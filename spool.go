@@ -11,7 +11,7 @@ import (
 
 // SpooledFile is content of a length that was not known in advance, read to
 // its end by Spool and held until Close: in memory when it is under
-// MaxAddSize, otherwise in a temporary file. Its Size is exact, so it can be
+// MaxAddFileSize, otherwise in a temporary file. Its Size is exact, so it can be
 // passed to Upload as both FileUpload.Content and FileUpload.Size. It reads
 // from the start once Spool returns; Seek rewinds it, e.g. to upload it again
 // after a failed Upload.
@@ -32,7 +32,7 @@ type SpooledFile struct {
 // Graph's createUploadSession takes the size first. Content of a known
 // length (a file, a byte slice) needs no spooling.
 //
-// Content under MaxAddSize stays in memory. Larger content goes to a
+// Content under MaxAddFileSize stays in memory. Larger content goes to a
 // temporary file created in dir ("" means os.TempDir) and named
 // eventattach-*; where the operating system allows it, the file is unlinked
 // as soon as it is created, so no name is left behind even if the process
@@ -49,12 +49,12 @@ func Spool(r io.Reader, dir string) (*SpooledFile, error) {
 	if r == nil {
 		return nil, invalidInput("spool: the reader is nil")
 	}
-	// Under MaxAddSize, memory: Upload would POST the content whole anyway.
-	head, err := io.ReadAll(io.LimitReader(r, MaxAddSize))
+	// Under MaxAddFileSize, memory: Upload would POST the content whole anyway.
+	head, err := io.ReadAll(io.LimitReader(r, MaxAddFileSize))
 	if err != nil {
 		return nil, fmt.Errorf("eventattach: spooling content at byte %d: %w", len(head), err)
 	}
-	if len(head) < MaxAddSize {
+	if len(head) < MaxAddFileSize {
 		return &SpooledFile{rs: bytes.NewReader(head), size: int64(len(head))}, nil
 	}
 

@@ -373,7 +373,7 @@ func TestTracingAttributesHoldNoSecrets(t *testing.T) {
 		require.NoError(t, err)
 		for _, vs := range q {
 			for _, v := range vs {
-				if len(v) >= 4 && !strings.Contains(listSelect+uploadSelect, v) {
+				if len(v) >= 4 && !strings.Contains(checkSelect, v) {
 					forbidden = append(forbidden, v)
 				}
 			}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Upload sessions: files from MaxAddSize up to MaxUploadSize go to Graph in
+// Upload sessions: files from MaxAddFileSize up to MaxUploadSize go to Graph in
 // chunks. The session is opened on the event's documented session route
 // (/me/events/{id} or /users/{id}/events/{id}, whatever route built the
 // event), the chunks are PUT in order to the pre-authenticated upload URL
@@ -40,8 +40,6 @@ const (
 	cancelTimeout = 10 * time.Second
 	// maxSessionAnswer caps how much of a chunk or status answer is read.
 	maxSessionAnswer = 64 << 10
-	// uploadSelect is what Upload reads back about the created attachment.
-	uploadSelect = "id,name,contentType,size,isInline,lastModifiedDateTime,contentId"
 )
 
 // FileUpload describes a file for Upload.
@@ -65,8 +63,8 @@ type FileUpload struct {
 	// is then retried like a reset); 0 means 2 minutes.
 	ChunkTimeout time.Duration
 	// SessionThreshold is the size from which Upload opens an upload session
-	// instead of one POST: 0 means MaxAddSize, and it may be lower (1 up to
-	// MaxAddSize). Graph refuses sessions under its own floor (3 MB
+	// instead of one POST: 0 means MaxAddFileSize, and it may be lower (1 up
+	// to MaxAddFileSize). Graph refuses sessions under its own floor (3 MB
 	// documented) with ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
 	// Upload then sends the file in one POST.
 	SessionThreshold int64
@@ -92,7 +90,7 @@ const codeBelowSessionMinimum = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSi
 // Upload attaches a file of any size up to MaxUploadSize (150 MiB) to the
 // event and returns the created attachment's metadata (no ContentBytes).
 //
-// Under f.SessionThreshold (MaxAddSize by default) it reads the content and
+// Under f.SessionThreshold (MaxAddFileSize by default) it reads the content and
 // POSTs it like AddFile. From there on it opens an upload session, POST
 // {/me|/users/{id}}/events/{id}/attachments/createUploadSession, and PUTs
 // the content in chunks of f.ChunkSize to the upload URL Graph returns,
@@ -137,7 +135,7 @@ func (a Attachments) Upload(ctx context.Context, f FileUpload) (_ *FileAttachmen
 	u := newUploader(a, f)
 	att, err := u.run(ctx, sessionURL)
 	var ge *GraphError
-	if errors.As(err, &ge) && ge.Code == codeBelowSessionMinimum && u.url == "" && f.Size < MaxAddSize {
+	if errors.As(err, &ge) && ge.Code == codeBelowSessionMinimum && u.url == "" && f.Size < MaxAddFileSize {
 		// Graph's floor for sessions (3 MB documented, 2 MiB measured) is
 		// above this file, which fits one POST: nothing was created yet.
 		return a.uploadSmall(ctx, f)
@@ -163,11 +161,11 @@ func checkUpload(f *FileUpload) error {
 		return invalidInput("ChunkSize %d must be a positive multiple of 320 KiB (%d bytes) up to 4 MiB", f.ChunkSize, ChunkSizeUnit)
 	case f.ChunkTimeout < 0:
 		return invalidInput("ChunkTimeout %s is negative", f.ChunkTimeout)
-	case f.SessionThreshold < 0 || f.SessionThreshold > MaxAddSize:
-		return invalidInput("SessionThreshold %d must be between 1 and MaxAddSize (%d), or 0 for MaxAddSize", f.SessionThreshold, MaxAddSize)
+	case f.SessionThreshold < 0 || f.SessionThreshold > MaxAddFileSize:
+		return invalidInput("SessionThreshold %d must be between 1 and MaxAddFileSize (%d), or 0 for MaxAddFileSize", f.SessionThreshold, MaxAddFileSize)
 	}
 	if f.SessionThreshold == 0 {
-		f.SessionThreshold = MaxAddSize
+		f.SessionThreshold = MaxAddFileSize
 	}
 	if f.ChunkSize == 0 {
 		f.ChunkSize = DefaultChunkSize
@@ -178,7 +176,7 @@ func checkUpload(f *FileUpload) error {
 	return nil
 }
 
-// uploadSmall reads content under MaxAddSize and posts it with AddFile.
+// uploadSmall reads content under MaxAddFileSize and posts it with AddFile.
 func (a Attachments) uploadSmall(ctx context.Context, f FileUpload) (*FileAttachment, error) {
 	buf := make([]byte, f.Size)
 	if n, err := readFull(ctx, f.Content, buf); err != nil {
@@ -249,7 +247,7 @@ func checkContentEnd(ctx context.Context, r io.Reader, size int64) error {
 // calendar or calendar group the event was reached through.
 func (a Attachments) sessionURL() (string, error) {
 	if a.r.owner == ownerGroup {
-		return "", invalidInput("upload sessions are not available for group events (Graph documents them for /me and /users only); files on group events must be under %d bytes", MaxAddSize)
+		return "", invalidInput("upload sessions are not available for group events (Graph documents them for /me and /users only); files on group events must be under %d bytes", MaxAddFileSize)
 	}
 	r := route{c: a.r.c, owner: a.r.owner, ownerID: a.r.ownerID}.with(segEvents, a.r.eventID()).with(segAttachments)
 	p, err := r.path()

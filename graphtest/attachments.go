@@ -251,9 +251,13 @@ func nullable(s string) any {
 	return s
 }
 
-// selectable are the attachment properties $select accepts.
-var selectable = []string{"id", "name", "contentType", "size", "isInline", "lastModifiedDateTime",
-	"contentBytes", "contentId", "contentLocation"}
+// baseSelectable are the properties of microsoft.graph.attachment, the
+// declared type of the attachments set: $select takes them as they are.
+var baseSelectable = []string{"id", "name", "contentType", "size", "isInline", "lastModifiedDateTime"}
+
+// fileSelectable are fileAttachment's own properties: $select takes them only
+// in OData's cast form, microsoft.graph.fileAttachment/contentId.
+var fileSelectable = []string{"contentBytes", "contentId", "contentLocation"}
 
 // parseQuery checks the OData query options: only those in allowed may
 // appear (others are an error in Graph too); plain parameters are ignored.
@@ -272,21 +276,37 @@ func parseQuery(c *call, allowed ...string) (url.Values, bool) {
 	return q, true
 }
 
-// parseSelect reads $select; nil means all properties.
-func parseSelect(c *call, q url.Values) (map[string]bool, bool) {
+// parseSelect reads $select; nil means all properties. A fileAttachment
+// property named plainly is refused, as Graph refuses it: 400
+// RequestBroker--ParseUri (GRAPH-FACTS.md, Reading; microsoft-graph-explorer-v4#3916).
+// Its cast form is taken unless Options.CastSelectUnsupported.
+func (s *Server) parseSelect(c *call, q url.Values) (map[string]bool, bool) {
 	if !q.Has("$select") {
 		return nil, true
 	}
 	sel := map[string]bool{}
 	for _, p := range strings.Split(q.Get("$select"), ",") {
 		p = strings.TrimSpace(p)
-		if !slices.Contains(selectable, p) {
-			c.fail(http.StatusBadRequest, "BadRequest", "Could not find a property named '"+p+"' on type 'microsoft.graph.attachment'.")
+		prop, cast := cutFold(p, "microsoft.graph.fileAttachment/")
+		switch {
+		case !cast && slices.Contains(baseSelectable, p):
+		case cast && !s.opts.CastSelectUnsupported && slices.Contains(fileSelectable, prop):
+		default:
+			c.fail(http.StatusBadRequest, "RequestBroker--ParseUri", "Could not find a property named '"+p+"' on type 'microsoft.graph.attachment'.")
 			return nil, false
 		}
-		sel[p] = true
+		sel[prop] = true
 	}
 	return sel, true
+}
+
+// cutFold is strings.CutPrefix with the prefix matched case-insensitively
+// (OData type names in a URL are, in Graph).
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // listAttachments is GET .../attachments, paged with $top and $skiptoken.
@@ -295,7 +315,7 @@ func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
 	if !ok {
 		return
 	}
-	sel, ok := parseSelect(c, q)
+	sel, ok := s.parseSelect(c, q)
 	if !ok {
 		return
 	}
@@ -381,7 +401,7 @@ func (s *Server) getAttachment(c *call, mb *Mailbox, ev *event, id string) {
 	if !ok {
 		return
 	}
-	sel, ok := parseSelect(c, q)
+	sel, ok := s.parseSelect(c, q)
 	if !ok {
 		return
 	}

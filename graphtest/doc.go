@@ -14,8 +14,9 @@
 //	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
 //
 // By default it answers like real Graph as far as anyone documents it (the
-// project's GRAPH-FACTS.md; each modelled behaviour names its source in a
-// comment), and Options offer the other shapes seen in the wild:
+// module's GRAPH-FACTS.md, which users can read too; each modelled behaviour
+// names its source in a comment), and Options offer the other shapes seen in
+// the wild:
 //
 //   - createUploadSession answers 201 with @odata.context, uploadUrl,
 //     expirationDateTime and nextExpectedRanges ["0-"]. The uploadUrl is

@@ -12,7 +12,7 @@ import (
 )
 
 // Options tunes a Server. The zero value (or a nil *Options) answers like
-// real Graph as far as it is documented (see /work/shared/GRAPH-FACTS.md);
+// real Graph as far as it is documented (GRAPH-FACTS.md at the module root);
 // each field whose default no source documents says so and states the
 // default it picks.
 type Options struct {
@@ -47,6 +47,12 @@ type Options struct {
 	// "gv1.0" and "gbeta" have been seen in the wild (msgraph-sdk-java#1380,
 	// msgraph-sdk-java-core#445).
 	UploadPathVersion string
+	// CastSelectUnsupported makes $select refuse fileAttachment properties
+	// in their cast form (microsoft.graph.fileAttachment/contentId) too.
+	// Public code sends that form to Graph's attachment lists; no Microsoft
+	// page documents it (GRAPH-FACTS.md, Reading), so a client needs a
+	// fallback. By default the cast form is taken.
+	CastSelectUnsupported bool
 	// UploadStatusUnsupported makes GET on an upload URL answer 405. Whether
 	// Outlook answers GET with the session's status is not documented
 	// (GRAPH-FACTS [unknown]); by default the server answers it like a chunk

@@ -50,7 +50,7 @@ func main() {
 		byCalendar = client.Users(user).Calendar().Events(eventID)
 	}
 
-	// 1. A small file (under eventattach.MaxAddSize, 3 MiB): one POST.
+	// 1. A small file (under eventattach.MaxAddFileSize, 3 MB): one POST.
 	file, err := byEvents.Attachments().AddFile(ctx, &eventattach.FileAttachment{
 		Name:         "agenda.txt",
 		ContentType:  "text/plain",

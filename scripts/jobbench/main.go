@@ -194,7 +194,7 @@ type request struct {
 // (the JSON's base64 content alone counted), else createUploadSession and
 // one PUT per 3.75 MiB chunk.
 func plan(f file) []request {
-	if f.Size < eventattach.MaxAddSize {
+	if f.Size < eventattach.MaxAddFileSize {
 		return []request{{body: 4 * ((f.Size + 2) / 3)}}
 	}
 	rs := []request{{body: 0}}
@@ -480,7 +480,7 @@ func (rc *rawClient) attach(f file) error {
 	base := rc.graph + "/users/" + mailbox(f.MB) + "/events/" + event + "/attachments"
 	content := make([]byte, 0, min(f.Size, chunkSize))
 	p := newPattern(f)
-	if f.Size < eventattach.MaxAddSize {
+	if f.Size < eventattach.MaxAddFileSize {
 		content = content[:f.Size]
 		io.ReadFull(p, content)
 		body, _ := json.Marshal(map[string]any{"@odata.type": "#microsoft.graph.fileAttachment", "name": f.Name,
