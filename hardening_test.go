@@ -176,7 +176,7 @@ func TestHugeSuccessAnswersAreRefused(t *testing.T) {
 	}
 
 	t.Run("the largest legitimate echo still fits", func(t *testing.T) {
-		content := bytes.Repeat([]byte{0xfe}, MaxAddSize-1)
+		content := bytes.Repeat([]byte{0xfe}, MaxAddFileSize-1)
 		echo, _ := json.Marshal(map[string]any{"id": "big", "name": "big.bin", "contentBytes": base64.StdEncoding.EncodeToString(content)})
 		srv := newScripted(t, reply(201, string(echo)))
 		c := newTestClient(t, srv.URL+"/v1.0", nil, noRetry)

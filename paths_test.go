@@ -124,7 +124,7 @@ func TestTooLargeSendsNothing(t *testing.T) {
 	_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "big.bin", ContentBytes: make([]byte, MaxAddSize+1)})
 	require.ErrorIs(t, err, ErrTooLarge)
 	assert.Contains(t, err.Error(), "3145729")
-	assert.Contains(t, err.Error(), "3145728")
+	assert.Contains(t, err.Error(), "3000000")
 	assert.Contains(t, err.Error(), "Upload")
 	big := &Event{Subject: "s", Body: &ItemBody{ContentType: "text", Content: strings.Repeat("x", MaxAddSize)}}
 	_, err = c.Me().Events("e").Attachments().AddItem(context.Background(), &ItemAttachment{Name: "big", Item: big})
@@ -141,14 +141,15 @@ func TestPathNodesAreImmutable(t *testing.T) {
 	assert.Equal(t, "/me/calendars/c1/events/e2/attachments", b.Path())
 }
 
-// Graph takes attachments "under 3 MB": exactly MaxAddSize is refused too.
-func TestExactlyMaxAddSizeRefused(t *testing.T) {
+// Graph takes files "under 3 MB": exactly MaxAddFileSize is refused too.
+func TestExactlyMaxAddFileSizeRefused(t *testing.T) {
 	srv := newScripted(t, reply(201, created201))
 	c := newTestClient(t, srv.URL+"/v1.0", nil)
-	_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "big.bin", ContentBytes: make([]byte, MaxAddSize)})
+	_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "big.bin", ContentBytes: make([]byte, MaxAddFileSize)})
 	require.ErrorIs(t, err, ErrTooLarge)
-	assert.Contains(t, err.Error(), "must be under 3145728 bytes")
-	_, err = c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "ok.bin", ContentBytes: make([]byte, MaxAddSize-1)})
+	assert.Contains(t, err.Error(), "must be under 3000000 bytes (3 MB)")
+	assert.Empty(t, srv.requests())
+	_, err = c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "ok.bin", ContentBytes: make([]byte, MaxAddFileSize-1)})
 	require.NoError(t, err)
 }
 

@@ -69,7 +69,7 @@ func assertNoSpoolFiles(t *testing.T, dir string) {
 
 func TestSpoolKeepsExactContent(t *testing.T) {
 	t.Parallel()
-	for _, size := range []int64{0, 1, 4096, MaxAddSize - 1, MaxAddSize, MaxAddSize + 1, 5 << 20} {
+	for _, size := range []int64{0, 1, 4096, MaxAddFileSize - 1, MaxAddFileSize, MaxAddFileSize + 1, 5 << 20} {
 		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -78,7 +78,7 @@ func TestSpoolKeepsExactContent(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, size, s.Size())
 			assert.Equal(t, size, src.read, "read more than the content")
-			assert.Equal(t, size >= MaxAddSize, s.file != nil, "on disk from MaxAddSize on, in memory under it")
+			assert.Equal(t, size >= MaxAddFileSize, s.file != nil, "on disk from MaxAddFileSize on, in memory under it")
 			if runtime.GOOS != "windows" {
 				assertNoSpoolFiles(t, dir) // unlinked while open
 			}
@@ -136,7 +136,7 @@ func TestSpoolRefusesMoreThanMaxUploadSize(t *testing.T) {
 func TestSpoolPassesReadErrorsOn(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection reset by peer")
-	for _, n := range []int64{0, 10, MaxAddSize - 1, MaxAddSize, MaxAddSize + 100} {
+	for _, n := range []int64{0, 10, MaxAddFileSize - 1, MaxAddFileSize, MaxAddFileSize + 100} {
 		t.Run(strconv.FormatInt(n, 10), func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -153,13 +153,13 @@ func TestSpoolTemporaryFileErrors(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "missing")
 
-	// Under MaxAddSize nothing goes to disk, so dir is not used.
+	// Under MaxAddFileSize nothing goes to disk, so dir is not used.
 	s, err := Spool(newSpoolStream(100), missing)
 	require.NoError(t, err)
 	assert.Equal(t, int64(100), s.Size())
 	require.NoError(t, s.Close())
 
-	s, err = Spool(newSpoolStream(MaxAddSize), missing)
+	s, err = Spool(newSpoolStream(MaxAddFileSize), missing)
 	assert.Nil(t, s)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 
@@ -176,7 +176,7 @@ func TestSpoolThenUpload(t *testing.T) {
 	require.NoError(t, err)
 	atts := c.Me().Events("e1").Attachments()
 
-	// One under MaxAddSize (one POST), one over it (an upload session).
+	// One under MaxAddFileSize (one POST), one over it (an upload session).
 	sizes := []int64{1000, 5 << 20}
 	for i, size := range sizes {
 		s, err := Spool(newSpoolStream(size), t.TempDir())

@@ -357,6 +357,16 @@ func txRunSDK(t *testing.T, all map[string]*graphtest.Transcript, x *graphtest.T
 	for _, u := range unexpected {
 		t.Logf("request without a transcript (answered 501): %s %s", u.method, u.requestURI)
 	}
+	if r := x.Meta["sdk-refuses"]; len(r) > 0 {
+		// Graph refuses this request, and the SDK knows it before sending.
+		if sent || served > 0 {
+			t.Fatalf("the SDK sent a request Graph refuses (%d steps served); want it refused before sending (%s)", served, r[0])
+		}
+		if r[0] != "is=ErrTooLarge" || !errors.Is(err, eventattach.ErrTooLarge) {
+			t.Fatalf("the call returned %v; want an error that is %s", err, r[0])
+		}
+		return
+	}
 	if !sent {
 		t.Fatalf("the SDK never sent this transcript's request (step %d of flow %v; %d steps served); the call returned %v, %v",
 			me+1, x.Flow(), served, txShow(res), err)
@@ -367,6 +377,16 @@ func txRunSDK(t *testing.T, all map[string]*graphtest.Transcript, x *graphtest.T
 		t.Errorf("the SDK did not go on to step %d (%s) after this answer; the call returned %v, %v", me+2, x.Flow()[me+1], txShow(res), err)
 	}
 	txCheckOutcome(t, x, res, err)
+}
+
+// txExpandContent puts the bytes a "<base64 of N bytes>" placeholder stands
+// for back into a recorded body.
+func txExpandContent(body []byte) []byte {
+	re := regexp.MustCompile(`<base64 of (\d+) bytes>`)
+	return re.ReplaceAllFunc(body, func(m []byte) []byte {
+		n, _ := strconv.ParseInt(string(re.FindSubmatch(m)[1]), 10, 64)
+		return []byte(base64.StdEncoding.EncodeToString(graphtest.GeneratedContent(n)))
+	})
 }
 
 func txShow(v any) string {
@@ -633,7 +653,7 @@ func txCheckAttachment(t *testing.T, x *graphtest.Transcript, res any, kv map[st
 		ContentID            *string
 		ContentBytes         []byte
 	}
-	if err := json.Unmarshal(x.ResponseBody, &w); err != nil {
+	if err := json.Unmarshal(txExpandContent(x.ResponseBody), &w); err != nil {
 		t.Fatalf("transcript response: %v", err)
 	}
 	type common struct {

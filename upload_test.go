@@ -558,13 +558,13 @@ func TestUploadSmallFileUsesOnePOST(t *testing.T) {
 	assert.Equal(t, []string{"/v1.0/me/events/e1/attachments"}, posts)
 }
 
-func TestUploadSwitchesToASessionAtMaxAddSize(t *testing.T) {
+func TestUploadSwitchesToASessionAtMaxAddFileSize(t *testing.T) {
 	srv := newScripted(t, reply(201, created201), reply(500, graphErr("generalException", "stop here")))
 	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.Retry.MaxRetries = -1 })
 	a := c.Me().Events("e1").Attachments()
-	_, err := a.Upload(context.Background(), FileUpload{Name: "menu.txt", Content: newPattern(MaxAddSize - 1), Size: MaxAddSize - 1})
+	_, err := a.Upload(context.Background(), FileUpload{Name: "menu.txt", Content: newPattern(MaxAddFileSize - 1), Size: MaxAddFileSize - 1})
 	require.NoError(t, err)
-	_, err = a.Upload(context.Background(), FileUpload{Name: "menu.txt", Content: newPattern(MaxAddSize), Size: MaxAddSize})
+	_, err = a.Upload(context.Background(), FileUpload{Name: "menu.txt", Content: newPattern(MaxAddFileSize), Size: MaxAddFileSize})
 	require.Error(t, err)
 	reqs := srv.requests()
 	require.Len(t, reqs, 2)

@@ -20,7 +20,7 @@ const (
 
 // transcriptMetaOrder is the order in which the header lines' keys are
 // written: testdata/README.md's. Other keys follow, sorted.
-var transcriptMetaOrder = []string{"source", "verbatim", "status", "graphtest", "keys", "sdk", "flow", "fix", "sdk-differs", "expect", "note"}
+var transcriptMetaOrder = []string{"source", "verbatim", "status", "graphtest", "keys", "sdk", "flow", "fix", "sdk-differs", "sdk-refuses", "expect", "note"}
 
 // Transcript is one HTTP exchange in the transcript format of the project's
 // testdata/graph/*.http files, which testdata/README.md documents
