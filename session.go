@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,14 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 			switch {
 			case st.gone && u.sentLast:
 				return u.findCreated(ctx, ch.err)
+			case st.unsupported && ch.answer != nil && ch.answer.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+				// No GET of the session is documented for Outlook
+				// (GRAPH-FACTS.md, Upload sessions): a chunk sent again
+				// that the session refuses as out of range is one it has.
+				st.ranges = []string{strconv.FormatInt(to, 10)}
+			case st.unsupported:
+				// Without the session's word, send the chunk again.
+				st.ranges = []string{strconv.FormatInt(from, 10)}
 			case st.err != nil:
 				return nil, u.failed(st.err)
 			case len(st.ranges) == 0 && u.sentLast:
@@ -309,9 +318,10 @@ func (u *uploader) put(ctx context.Context, from, to int64, retries int, paid *p
 
 // sessionStatus is what GET of the upload URL said.
 type sessionStatus struct {
-	ranges []string
-	gone   bool // 404: the session is over (completed, expired or deleted)
-	err    error
+	ranges      []string
+	gone        bool // 404: the session is over (completed, expired or deleted)
+	unsupported bool // 400, 405 or 501: the upload host does not answer GET
+	err         error
 }
 
 // status asks the session which bytes it still needs.
@@ -333,6 +343,8 @@ func (u *uploader) status(ctx context.Context) sessionStatus {
 		return sessionStatus{ranges: sess.NextExpectedRanges}
 	case out.answer != nil && out.answer.StatusCode == http.StatusNotFound:
 		return sessionStatus{gone: true, err: out.err}
+	case out.answer != nil && slices.Contains([]int{http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotImplemented}, out.answer.StatusCode):
+		return sessionStatus{unsupported: true, err: out.err}
 	}
 	return sessionStatus{err: out.err}
 }
