@@ -37,14 +37,14 @@ const (
 // fetched one at a time with Get. It names only properties of the declared
 // type of the attachments set (microsoft.graph.attachment): Graph refuses a
 // fileAttachment property there with 400 RequestBroker--ParseUri
-// (GRAPH-FACTS.md, Reading). The large-attachments doc reads an attachment
+// (GRAPH-FACTS.md, Query options). The large-attachments doc reads an attachment
 // back with these (outlook-large-attachments.md, step 4).
 const listSelect = "id,name,contentType,size,isInline,lastModifiedDateTime"
 
 // checkSelect adds a file's content id in OData's cast form, which the
 // Duplicate check compares. Graph takes it in public code's lists; when it
 // is refused (400), the check lists listSelect and reads each candidate
-// whole instead (GRAPH-FACTS.md, Reading).
+// whole instead (GRAPH-FACTS.md, Query options).
 const checkSelect = listSelect + ",microsoft.graph.fileAttachment/contentId"
 
 // AddFile attaches a file of under MaxAddFileSize bytes to the event:

@@ -14,7 +14,7 @@ import (
 )
 
 // Graph refuses a fileAttachment property in $select on the attachments set
-// with 400 RequestBroker--ParseUri (GRAPH-FACTS.md, Reading). These tests
+// with 400 RequestBroker--ParseUri (GRAPH-FACTS.md, Query options). These tests
 // run against graphtest, which refuses it the same way.
 
 // selects returns the $select of every GET the server answered, and fails

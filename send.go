@@ -146,7 +146,6 @@ func (s *sender) round(ctx context.Context, retries int) error {
 	h.Set("Accept", cmpOr(ex.accept, "application/json"))
 	h.Set("User-Agent", userAgent)
 	h.Set("Client-Request-Id", ex.requestID)
-	h.Set("Return-Client-Request-Id", "true")
 	req.SetResponseHandler(func(resp *http.Response) error {
 		if !ex.ok(resp.StatusCode) {
 			return nil

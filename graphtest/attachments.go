@@ -278,7 +278,7 @@ func parseQuery(c *call, allowed ...string) (url.Values, bool) {
 
 // parseSelect reads $select; nil means all properties. A fileAttachment
 // property named plainly is refused, as Graph refuses it: 400
-// RequestBroker--ParseUri (GRAPH-FACTS.md, Reading; microsoft-graph-explorer-v4#3916).
+// RequestBroker--ParseUri (GRAPH-FACTS.md, Query options; microsoft-graph-explorer-v4#3916).
 // Its cast form is taken unless Options.CastSelectUnsupported.
 func (s *Server) parseSelect(c *call, q url.Values) (map[string]bool, bool) {
 	if !q.Has("$select") {

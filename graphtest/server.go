@@ -50,7 +50,7 @@ type Options struct {
 	// CastSelectUnsupported makes $select refuse fileAttachment properties
 	// in their cast form (microsoft.graph.fileAttachment/contentId) too.
 	// Public code sends that form to Graph's attachment lists; no Microsoft
-	// page documents it (GRAPH-FACTS.md, Reading), so a client needs a
+	// page documents it (GRAPH-FACTS.md, Query options), so a client needs a
 	// fallback. By default the cast form is taken.
 	CastSelectUnsupported bool
 	// UploadStatusUnsupported makes GET on an upload URL answer 405. Whether
