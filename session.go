@@ -31,8 +31,10 @@ type uploader struct {
 	started   time.Time
 	requestID string
 
-	url     string   // the upload URL, used exactly as Graph gave it
-	secrets []string // its query values, kept out of errors
+	sessionURL string   // createUploadSession's
+	url        string   // the upload URL, used exactly as Graph gave it
+	secrets    []string // its query values (and earlier sessions'), kept out of errors
+	reopened   bool     // a second session was opened after a fresh one answered 404
 
 	buf      []byte // one chunk, reused
 	bufStart int64  // file offset of buf[0]
@@ -94,10 +96,18 @@ func (u *uploader) finish(ctx context.Context, send func(context.Context) (*File
 	return att, nil
 }
 
-// open creates the session: POST createUploadSession. Sending it twice is
-// harmless (an orphaned session holds nothing and expires on its own), so
-// the engine retries it like a GET.
+// open creates the session and the chunk buffer.
 func (u *uploader) open(ctx context.Context, sessionURL string) error {
+	u.sessionURL = sessionURL
+	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
+	u.digest, u.ackSum = sha256.New(), sha256.New()
+	return u.createSession(ctx)
+}
+
+// createSession is POST createUploadSession. Sending it twice is harmless
+// (an orphaned session holds nothing and expires on its own), so the engine
+// retries it like a GET.
+func (u *uploader) createSession(ctx context.Context) error {
 	payload, err := json.Marshal(createSessionJSON{attachmentItemJSON{
 		AttachmentType: "file", Name: u.f.Name, Size: u.f.Size,
 		ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID,
@@ -108,7 +118,7 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 	var sess sessionJSON
 	err = u.c.do(ctx, &exchange{
 		method:      http.MethodPost,
-		url:         sessionURL,
+		url:         u.sessionURL,
 		mailbox:     u.mailbox,
 		requestID:   u.requestID,
 		body:        func() (io.Reader, error) { return bytes.NewReader(payload), nil },
@@ -129,8 +139,6 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 		return err
 	}
 	u.expires, _ = time.Parse(time.RFC3339Nano, sess.ExpirationDateTime)
-	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
-	u.digest, u.ackSum = sha256.New(), sha256.New()
 	if len(sess.NextExpectedRanges) > 0 {
 		next, _, err := u.nextExpected(sess.NextExpectedRanges)
 		if err != nil {
@@ -220,6 +228,17 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 			return u.created(ctx, ch.location)
 		case ch.err == nil && len(ch.sess.NextExpectedRanges) > 0:
 			ranges = ch.sess.NextExpectedRanges
+		case ch.answer != nil && ch.answer.StatusCode == http.StatusNotFound && u.acked == 0 && u.bufStart == 0 && !u.reopened:
+			// A session Exchange has not propagated yet can answer its
+			// first chunk 404 (GRAPH-FACTS.md, Upload sessions). Nothing
+			// landed: open one more session and start again from byte 0.
+			u.log(ctx, slog.LevelWarn, "a new upload session answered 404; opening another", slog.String("error", u.scrubString(errString(ch.err))))
+			u.reopened, u.sentLast = true, false
+			if err := u.createSession(ctx); err != nil {
+				return nil, err
+			}
+			u.offset = 0
+			continue
 		case ch.answer != nil && (ch.action == stop || ch.answer.Code == codeMessageSizeExceeded) &&
 			ch.answer.StatusCode != http.StatusRequestedRangeNotSatisfiable:
 			return u.refused(ctx, ch)

@@ -25,12 +25,16 @@ import (
 // log record and no error.
 
 const (
-	// ChunkSizeUnit is the granularity of upload chunks: Graph wants every
-	// chunk but the last to be a multiple of 320 KiB.
+	// ChunkSizeUnit is the granularity of upload chunks. The multiple of
+	// 320 KiB is OneDrive's rule, not documented for Outlook; Microsoft's
+	// samples for Outlook keep it, and it costs nothing (GRAPH-FACTS.md,
+	// Chunk sizes).
 	ChunkSizeUnit = 320 << 10
 	// DefaultChunkSize is the chunk size Upload uses when FileUpload.ChunkSize
-	// is 0: 3.75 MiB, the largest multiple of ChunkSizeUnit under Graph's
-	// 4 MiB cap on one PUT.
+	// is 0: 3,932,160 bytes, the largest multiple of ChunkSizeUnit under the
+	// docs' 4 MB per PUT (read as 4,000,000 or as 4 MiB). What Outlook
+	// answers to a larger PUT is not documented; Microsoft's .NET and Java
+	// SDKs default to 5 MiB, over that guidance.
 	DefaultChunkSize = 12 * ChunkSizeUnit
 
 	maxChunkSize        = 4 << 20

@@ -48,3 +48,38 @@ func TestUploadWhenTheSessionWillNotSayWhatItHolds(t *testing.T) {
 		})
 	}
 }
+
+// A session Exchange has not propagated yet can answer its first chunk 404
+// ErrorItemNotFound; users fixed it by opening another (GRAPH-FACTS.md,
+// Upload sessions). Nothing had landed, so Upload opens one more, once.
+func TestUploadOpensAnotherSessionWhenAFreshOneAnswers404(t *testing.T) {
+	t.Parallel()
+	const size = MaxAddFileSize + 500<<10
+	notFound := graphtest.Fault{Method: http.MethodPut, Path: "AttachmentSessions", Kind: graphtest.FaultStatus, Status: 404, Code: "ErrorItemNotFound"}
+
+	srv, c := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1})
+	srv.Me().AddEvent("e1")
+	srv.Inject(notFound)
+	content, sum := hashedContent(size)
+	att, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "a.bin", Content: content, Size: size})
+	require.NoError(t, err)
+	stored, got := storedSum(t, srv, "me", "e1")
+	assert.Equal(t, sum(), got)
+	assert.Equal(t, stored.ID, att.ID)
+	sessions := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost {
+			sessions++
+		}
+	}
+	assert.Equal(t, 2, sessions)
+
+	// Once a chunk was acknowledged, a 404 is not a fresh session's.
+	srv2, c2 := newUploadServer(t, &graphtest.Options{MaxBodyRecorded: -1})
+	srv2.Me().AddEvent("e1")
+	_, err = c2.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{
+		Name: "a.bin", Content: newPattern(size), Size: size, ChunkSize: 4 * ChunkSizeUnit, Progress: failOn(srv2, 1, notFound),
+	})
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Empty(t, srv2.Attachments("me", "e1"))
+}

@@ -591,7 +591,7 @@ func TestUploadNeverLeaksTheAuthtoken(t *testing.T) {
 		{name: "resets until retries run out", faults: []graphtest.Fault{put(graphtest.FaultResetBeforeStore, 0, -1)}, wantErr: true},
 		{name: "500 until retries run out", faults: []graphtest.Fault{put(graphtest.FaultStatus, 500, -1)}, wantErr: true},
 		{name: "400", faults: []graphtest.Fault{put(graphtest.FaultStatus, 400, 1)}, wantErr: true},
-		{name: "404", faults: []graphtest.Fault{put(graphtest.FaultStatus, 404, 1)}, wantErr: true},
+		{name: "404 on a fresh session and on the next", faults: []graphtest.Fault{put(graphtest.FaultStatus, 404, 2)}, wantErr: true},
 		{name: "401", faults: []graphtest.Fault{put(graphtest.FaultStatus, 401, 1)}, wantErr: true},
 		{name: "status query fails", faults: []graphtest.Fault{put(graphtest.FaultResetBeforeStore, 0, 1), {Method: http.MethodGet, Path: "AttachmentSessions", Kind: graphtest.FaultResetBeforeStore, Times: -1}}, wantErr: true},
 		{name: "cancel", cancel: true, wantErr: true},
