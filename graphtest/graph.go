@@ -20,8 +20,8 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 	if rt.target == targetUploadSession && !s.takesSessions(rt) {
-		// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]: only
-		// /me/events/{id} and /users/{id}/events/{id}); the answer elsewhere is assumed.
+		// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown], assumed).
+		// Documented only on /me/events/{id} and /users/{id}/events/{id}.
 		if s.opts.UndocumentedSessionRoutes == SessionRoutesNotFound && rt.owner != ownerGroup {
 			c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 		} else {
@@ -47,8 +47,7 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 	if mb.noMailbox {
-		// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]: 404
-		// MailboxNotEnabledForRESTAPI; MicrosoftDocs/azure-docs#85666 [user]: the message).
+		// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666 [user]).
 		c.fail(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", s.opts.NoMailboxMessage)
 		return
 	}
@@ -158,9 +157,8 @@ func (s *Server) unknownOwner(c *call, rt *route) {
 	if rt.owner == ownerUser {
 		switch s.opts.UnknownUser {
 		case UnknownUserInvalidUser:
-			// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909,
-			// microsoft-graph-explorer-v4#4038 [user]): a UPN echoed as sent, an object
-			// id as {id}@{tenantId}.
+			// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, microsoft-graph-explorer-v4#4038 [user]).
+			// A UPN is echoed as sent, an object id as {id}@{tenantId}.
 			id := rt.ownerID
 			if !strings.Contains(id, "@") {
 				id += "@" + s.tenant

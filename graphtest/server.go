@@ -105,6 +105,7 @@ type Options struct {
 	// default, TooLargeBadRequest, is assumed to be the Graph host's answer
 	// to a body over 4 MiB: 400 BadRequest "Maximum request length
 	// exceeded.". The other styles answer as for Options.RequestTooLarge.
+	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; no public report of the answer [unknown]).
 	ChunkTooLarge TooLargeStyle
 	// FreshSessionNotFound makes the first chunk PUT to each of the first
 	// FreshSessionNotFound upload sessions answer 404 ErrorItemNotFound "The
@@ -123,6 +124,7 @@ type Options struct {
 	// UnknownUser picks the answer to a /users/{id}/... route whose user
 	// does not exist; the default, UnknownUserInvalidUser, is 404
 	// ErrorInvalidUser, the answer users report on calendar routes.
+	// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, msgraph-sdk-java#260 [user]).
 	UnknownUser UnknownUserStyle
 	// NoMailboxMessage is error.message of the 404
 	// MailboxNotEnabledForRESTAPI that routes of a user without a mailbox
@@ -131,12 +133,14 @@ type Options struct {
 	// MicrosoftDocs/azure-docs#85666). Microsoft's KB 4462988 documents
 	// "REST API is not yet supported for this mailbox.", which guests and
 	// on-premises mailboxes were seen to get. Clients must go by the code.
+	// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
 	NoMailboxMessage string
 	// UndocumentedSessionRoutes picks the answer to createUploadSession on
 	// the routes the docs do not list it for: /calendar/events/{id},
 	// /calendars/{id}/events/{id}, /calendarGroups/... and groups. What
 	// Graph answers there is not reported (GRAPH-FACTS [unknown]); the
 	// default, SessionRoutesBadRequest, is assumed.
+	// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown]).
 	UndocumentedSessionRoutes SessionRoutesStyle
 	// MaxMessageSize is the mailbox's maximum message size: an upload whose
 	// bytes received would pass it fails mid-upload, on the chunk that

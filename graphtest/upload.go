@@ -330,7 +330,7 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 		return
 	}
 	if sess.notFoundPUTs != 0 {
-		// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]):
+		// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
 		// Exchange had not propagated the fresh session yet.
 		if sess.notFoundPUTs > 0 {
 			sess.notFoundPUTs--
@@ -364,8 +364,8 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 		c.fail(http.StatusRequestedRangeNotSatisfiable, "InvalidRange",
 			fmt.Sprintf("The chunk starts at byte %d but the session expects byte %d next.", first, next))
 	case s.opts.MaxChunkSize > 0 && last-first+1 > s.opts.MaxChunkSize:
-		// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]: "up to
-		// 4 MB each time"); the answer over it is not reported: Options.ChunkTooLarge.
+		// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; the answer over it [unknown]).
+		// "Up to 4 MB each time"; the answer is Options.ChunkTooLarge.
 		c.failBody(s.tooLargeAs(s.opts.ChunkTooLarge))
 	case c.r.ContentLength != last-first+1:
 		c.fail(http.StatusBadRequest, "InvalidContentLength",
