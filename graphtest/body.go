@@ -46,8 +46,11 @@ func (c *call) failBody(b *badBody) {
 // tooLarge is the answer to a body over Options.MaxRequestLength, per
 // Options.RequestTooLarge. Source: GRAPH-FACTS row "The limit is on the whole
 // request (about 4 MiB of JSON)".
-func (s *Server) tooLarge() *badBody {
-	switch s.opts.RequestTooLarge {
+func (s *Server) tooLarge() *badBody { return s.tooLargeAs(s.opts.RequestTooLarge) }
+
+// tooLargeAs is the answer to a too-large body in the given style.
+func (s *Server) tooLargeAs(style TooLargeStyle) *badBody {
+	switch style {
 	case TooLargeEntityTooLarge:
 		return &badBody{status: http.StatusRequestEntityTooLarge, code: "ErrorRequestEntityTooLarge", msg: "The request body is too large."} // msgraph-sdk-php#1047
 	case TooLargeEmpty500:

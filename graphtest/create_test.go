@@ -346,7 +346,11 @@ func TestCreateNotFound(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, r.StatusCode, p)
 		m := r.json(t)
 		e := m["error"].(map[string]any)
-		assert.Equal(t, "ErrorItemNotFound", e["code"])
+		want := "ErrorItemNotFound"
+		if strings.Contains(p, "/users/nobody/") {
+			want = "ErrorInvalidUser" // Options.UnknownUser
+		}
+		assert.Equal(t, want, e["code"], p)
 		inner := e["innerError"].(map[string]any)
 		assert.Equal(t, r.Header.Get("request-id"), inner["request-id"])
 		assert.NotEmpty(t, inner["request-id"])

@@ -31,9 +31,27 @@
 //     upload host ending in Attachments('{attachmentId}').
 //   - An Authorization header on the upload listener answers 401
 //     InvalidAudience; item attachments in a session 405; sessions under
-//     Options.MinUploadSize ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
+//     Options.MinUploadSize (3,000,000 bytes, the docs' 3 MB; a user
+//     measured 2 MiB) ErrorAttachmentSizeShouldNotBeLessThanMinimumSize;
 //     Options.MaxMessageSize makes an upload fail mid-way with
 //     ErrorMessageSizeExceeded.
+//   - Errors from the upload listener are {"error":{"code","message"}}
+//     without innerError, as Outlook's upload host answers; its 401s carry
+//     innerError.oAuthEventOperationId. The Graph listener's errors keep
+//     innerError {date, request-id, client-request-id}.
+//   - A chunk may carry up to 4 MiB (Options.MaxChunkSize); a bigger one
+//     answers 400 "Maximum request length exceeded." (assumed,
+//     Options.ChunkTooLarge). Chunks need not be multiples of 320 KiB.
+//     Options.FreshSessionNotFound makes the first PUT of a fresh session
+//     answer 404 ErrorItemNotFound, as users saw (off by default).
+//   - createUploadSession is served on /me/events/{id} and
+//     /users/{id}/events/{id} only, as documented; other event routes
+//     answer 400 BadRequest "Resource not found for the segment
+//     'createUploadSession'." (assumed, Options.UndocumentedSessionRoutes).
+//   - An unknown user on /users/{id}/... answers 404 ErrorInvalidUser
+//     "The requested user '{id}@{tenantId}' is invalid." (Options.UnknownUser);
+//     a user made with Server.UserWithoutMailbox answers 404
+//     MailboxNotEnabledForRESTAPI.
 //   - A reported attachment size is not the byte count (178 for the seed's
 //     20 bytes): compare StoredAttachment.Content, never Size.
 //   - POST bodies over 4 MiB answer 400 "Maximum request length exceeded."
@@ -54,7 +72,8 @@
 // rejected with Graph's status codes and error bodies, so client bugs show up
 // as errors instead of passing silently. It also throttles per mailbox
 // (Outlook's MailboxConcurrency limit) and lets a test script faults per
-// request (Inject) or draw them at random (RandomFaults): error statuses,
+// request (Inject) or draw them at random (RandomFaults): error statuses
+// (with Graph's error body, or the odd 5xx bodies users pasted: Fault.Body),
 // connection resets before or after the change is stored, truncated or slow
 // bodies, redirects and latency.
 //
@@ -64,7 +83,8 @@
 //
 // Seeding: the signed-in user ("/me") has id "me-0000" and userPrincipalName
 // "me@contoso.com". Mailboxes, calendar groups, calendars and events exist
-// only once a test adds them; any other id answers 404 ErrorItemNotFound.
+// only once a test adds them; any other id answers 404 ErrorItemNotFound
+// (an unknown user 404 ErrorInvalidUser).
 //
 // Events in group calendars may refuse attachments in the real service (the
 // current Graph documentation only lists user routes); the emulator accepts

@@ -73,7 +73,50 @@ type Fault struct {
 	Latency    time.Duration // for FaultLatency and FaultSlowBody
 	RedirectTo string        // for FaultRedirect: scheme://host of the target
 	Keep       int64         // for FaultPartialChunk: bytes of the chunk kept; 0 means half
+	// Body is the error body of FaultStatus and FaultStatusAfterStore; the
+	// zero value, FaultBodyDefault, is the listener's own documented shape.
+	Body FaultBody
+	// Message is error.message; "" picks the words users quoted for Code
+	// (MailboxInfoStale, ErrorInternalServerError), else the status text.
+	// FaultBodyUnknownError and FaultBodyHTMLGateway set their own.
+	Message string
 }
+
+// FaultBody is the shape of an injected error's body. Graph's documented
+// shape is the default; the others are what users have pasted from 5xx
+// answers (GRAPH-FACTS.md, Errors and throttling).
+type FaultBody int
+
+const (
+	// FaultBodyDefault is the listener's own error shape: on the Graph
+	// listener {"error":{"code","message","innerError":{"date","request-id",
+	// "client-request-id"}}} (concepts/errors.md), on the upload listener
+	// code and message only (FaultBodyPlain).
+	FaultBodyDefault FaultBody = iota
+	// FaultBodyPlain is {"error":{"code","message"}} without innerError, as
+	// 503 MailboxInfoStale (Code "MailboxInfoStale", message "Mailbox info
+	// is stale.") and 500 ErrorInternalServerError on DELETE of an
+	// attachment were pasted.
+	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-explorer-v4#3143, #2943 [user]; devblogs.microsoft.com MailboxInfoStale [doc]).
+	FaultBodyPlain
+	// FaultBodyUnknownError is code "UnknownError" (unless Code is set)
+	// with an empty message "" and Graph's innerError: the usual 504 (also
+	// 502, 503) from the Outlook workload. Such 504s carry no Retry-After
+	// (leave RetryAfter "").
+	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-docs#5288, #2505; microsoft-graph-explorer-v4#1918; msgraph-sdk-design PR#2 [user]).
+	FaultBodyUnknownError
+	// FaultBodyEmpty is no body at all: Content-Length 0 and no
+	// Content-Type, as a 504 after ~30 s and a 500 on a too-large POST were
+	// seen.
+	// Source: GRAPH-FACTS.md, Errors and throttling (gaiin-platform/amplify-genai-backend#381, msgraph-sdk-javascript#260 [user]).
+	FaultBodyEmpty
+	// FaultBodyHTMLGateway is code "UnknownError" (unless Code is set) whose
+	// message is an Azure Application Gateway HTML page ("502 Bad Gateway",
+	// or the status's own title), with Graph's innerError (assumed: the
+	// paste shows code and message only).
+	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-docs#10791 [user]).
+	FaultBodyHTMLGateway
+)
 
 func (f *Fault) matches(method, path string) bool {
 	return (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.Contains(path, f.Path)
@@ -181,7 +224,7 @@ func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) b
 		if status == 0 {
 			status = http.StatusServiceUnavailable
 		}
-		writeError(sw, status, f.Code, "", f.RetryAfter, c.requestID, c.clientRequestID)
+		c.faultError(sw, f, status)
 	}
 	// buffered runs the handler normally but keeps its answer.
 	buffered := func() *bufferWriter {
@@ -258,6 +301,40 @@ func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) b
 		h(c)
 	}
 	return false
+}
+
+// faultError writes the error body of a FaultStatus or FaultStatusAfterStore
+// per f.Body.
+func (c *call) faultError(w http.ResponseWriter, f Fault, status int) {
+	shape, code, msg, defaultMsg := c.errorShapeFor(status), f.Code, f.Message, true
+	switch f.Body {
+	case FaultBodyPlain:
+		shape = shapePlain
+	case FaultBodyUnknownError:
+		shape, defaultMsg = shapeGraph, false
+		if code == "" {
+			code = "UnknownError"
+		}
+	case FaultBodyEmpty:
+		shape = shapeEmpty
+	case FaultBodyHTMLGateway:
+		shape = shapeGraph
+		if code == "" {
+			code = "UnknownError"
+		}
+		if msg == "" {
+			msg = gatewayPage(status)
+		}
+	}
+	writeErrorMsg(w, shape, status, code, msg, defaultMsg, f.RetryAfter, c.requestID, c.clientRequestID)
+}
+
+// gatewayPage is Azure Application Gateway's error page, as
+// microsoft-graph-docs#10791 quotes it inside error.message.
+func gatewayPage(status int) string {
+	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+		"</h1></center>\r\n<hr><center>Microsoft-Azure-Application-Gateway/v2</center>\r\n</body>\r\n</html>\r\n"
 }
 
 // hijackClose takes over the connection, optionally writes raw bytes, and

@@ -19,9 +19,14 @@ func (s *Server) handleGraph(c *call) {
 		c.fail(http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
-	if rt.target == targetUploadSession && (rt.owner == ownerGroup || rt.loc != locEvents) {
-		c.fail(http.StatusBadRequest, "BadRequest",
-			"Resource not found for the segment 'createUploadSession'. Upload sessions are only available on /me/events/{id}/attachments and /users/{id}/events/{id}/attachments.")
+	if rt.target == targetUploadSession && !s.takesSessions(rt) {
+		// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown], assumed).
+		// Documented only on /me/events/{id} and /users/{id}/events/{id}.
+		if s.opts.UndocumentedSessionRoutes == SessionRoutesNotFound && rt.owner != ownerGroup {
+			c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		} else {
+			c.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'createUploadSession'.")
+		}
 		return
 	}
 
@@ -38,7 +43,12 @@ func (s *Server) handleGraph(c *call) {
 	mb := s.ownerLocked(rt)
 	s.mu.Unlock()
 	if mb == nil {
-		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		s.unknownOwner(c, rt)
+		return
+	}
+	if mb.noMailbox {
+		// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666 [user]).
+		c.fail(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", s.opts.NoMailboxMessage)
 		return
 	}
 	if !c.admit(mb) {
@@ -129,6 +139,39 @@ func (s *Server) authorize(c *call) bool {
 		c.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed.")
 	}
 	return false
+}
+
+// takesSessions reports whether createUploadSession is served on the
+// route: the documented /me/events/{id} and /users/{id}/events/{id}, and
+// with SessionRoutesAccepted every user event route.
+func (s *Server) takesSessions(rt *route) bool {
+	if rt.owner == ownerGroup {
+		return false
+	}
+	return rt.loc == locEvents || s.opts.UndocumentedSessionRoutes == SessionRoutesAccepted
+}
+
+// unknownOwner answers a route whose user or group does not exist, per
+// Options.UnknownUser for users. Unknown groups answer ErrorItemNotFound.
+func (s *Server) unknownOwner(c *call, rt *route) {
+	if rt.owner == ownerUser {
+		switch s.opts.UnknownUser {
+		case UnknownUserInvalidUser:
+			// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, microsoft-graph-explorer-v4#4038 [user]).
+			// A UPN is echoed as sent, an object id as {id}@{tenantId}.
+			id := rt.ownerID
+			if !strings.Contains(id, "@") {
+				id += "@" + s.tenant
+			}
+			c.fail(http.StatusNotFound, "ErrorInvalidUser", "The requested user '"+id+"' is invalid.")
+			return
+		case UnknownUserResourceNotFound:
+			// Source: GRAPH-FACTS.md, Mailboxes and users (msgraph-sdk-java#260 [user]).
+			c.fail(http.StatusNotFound, "ResourceNotFound", "Resource could not be discovered.")
+			return
+		}
+	}
+	c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
 }
 
 // ownerLocked finds the route's mailbox; users are found by id or UPN.

@@ -161,7 +161,7 @@ func TestUploadSessionOnlyOnDocumentedRoutes(t *testing.T) {
 	} {
 		r := graph(t, s, "POST", p, body)
 		assert.Equal(t, http.StatusBadRequest, r.StatusCode, p)
-		assert.Contains(t, string(r.body), "Upload sessions are only available", p)
+		assert.Contains(t, string(r.body), "Resource not found for the segment 'createUploadSession'.", p)
 	}
 	for _, p := range []string{"/me/events/e/attachments/createUploadSession", "/users/me-0000/events/e/attachments/microsoft.graph.createUploadSession"} {
 		r := graph(t, s, "POST", p, body)

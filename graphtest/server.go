@@ -72,9 +72,11 @@ type Options struct {
 	MalformedID func(id string) bool
 	// MinUploadSize is the smallest size createUploadSession accepts; smaller
 	// ones answer ErrorAttachmentSizeShouldNotBeLessThanMinimumSize. 0 means
-	// 3,000,000 bytes (the docs' "3 MB", concepts/outlook-large-attachments.md);
-	// a user measured 2 MiB (msgraph-sdk-java PR#52); a negative value means
-	// no minimum.
+	// 3,000,000 bytes (the docs' "3 MB", concepts/outlook-large-attachments.md,
+	// attachment-createuploadsession.md: "between 3 MB and 150 MB"); a user
+	// measured 2 MiB, 2,097,152 bytes (msgraph-sdk-java PR#52, [user]): set
+	// 2<<20 to model that. A negative value means no minimum.
+	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; msgraph-sdk-java PR#52 [user]).
 	MinUploadSize int64
 	// MinUploadSizeStatus is the status of that error, which nobody
 	// documents; 0 means 400.
@@ -89,6 +91,57 @@ type Options struct {
 	// UploadByteWindow is the budget's sliding window; 0 means 5 minutes
 	// (includes/throttling-outlook.md).
 	UploadByteWindow time.Duration
+	// MaxChunkSize is the largest chunk one PUT to an upload URL may carry;
+	// 0 means MaxChunkSize (4 MiB: "up to 4 MB each time",
+	// attachment-createuploadsession.md), a negative value means no limit.
+	// What Outlook answers over 4 MB is not documented nor reported
+	// (GRAPH-FACTS [unknown]); Microsoft's .NET and Java SDKs default to
+	// 5 MiB slices, which suggests it may accept them: set -1 to model
+	// that. Chunks need not be multiples of 320 KiB, a OneDrive/SharePoint
+	// rule only.
+	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; msgraph-sdk-dotnet-core LargeFileUploadTask.cs [code]).
+	MaxChunkSize int64
+	// ChunkTooLarge picks the answer to a chunk over MaxChunkSize; the
+	// default, TooLargeBadRequest, is assumed to be the Graph host's answer
+	// to a body over 4 MiB: 400 BadRequest "Maximum request length
+	// exceeded.". The other styles answer as for Options.RequestTooLarge.
+	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; no public report of the answer [unknown]).
+	ChunkTooLarge TooLargeStyle
+	// FreshSessionNotFound makes the first chunk PUT to each of the first
+	// FreshSessionNotFound upload sessions answer 404 ErrorItemNotFound "The
+	// specified object was not found in the store." without storing the
+	// chunk, as a user saw right after creating a session (Exchange had not
+	// propagated it; making a new session and starting over worked,
+	// Microsoft-Graph-SMTP-Relay PR#47, [user]). 0, the default, turns it
+	// off; a negative value affects every session.
+	// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
+	FreshSessionNotFound int
+	// FreshSessionNotFoundPUTs is how many PUTs of an affected session
+	// answer that 404: 0 means 1, so a retry of the same chunk gets through;
+	// a negative value means every PUT, so only a new session helps. Which
+	// one Outlook does is not reported.
+	FreshSessionNotFoundPUTs int
+	// UnknownUser picks the answer to a /users/{id}/... route whose user
+	// does not exist; the default, UnknownUserInvalidUser, is 404
+	// ErrorInvalidUser, the answer users report on calendar routes.
+	// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, msgraph-sdk-java#260 [user]).
+	UnknownUser UnknownUserStyle
+	// NoMailboxMessage is error.message of the 404
+	// MailboxNotEnabledForRESTAPI that routes of a user without a mailbox
+	// (Server.UserWithoutMailbox) answer; "" means "The mailbox is either
+	// inactive, soft-deleted, or is hosted on-premise." (unlicensed users,
+	// MicrosoftDocs/azure-docs#85666). Microsoft's KB 4462988 documents
+	// "REST API is not yet supported for this mailbox.", which guests and
+	// on-premises mailboxes were seen to get. Clients must go by the code.
+	// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
+	NoMailboxMessage string
+	// UndocumentedSessionRoutes picks the answer to createUploadSession on
+	// the routes the docs do not list it for: /calendar/events/{id},
+	// /calendars/{id}/events/{id}, /calendarGroups/... and groups. What
+	// Graph answers there is not reported (GRAPH-FACTS [unknown]); the
+	// default, SessionRoutesBadRequest, is assumed.
+	// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown]).
+	UndocumentedSessionRoutes SessionRoutesStyle
 	// MaxMessageSize is the mailbox's maximum message size: an upload whose
 	// bytes received would pass it fails mid-upload, on the chunk that
 	// crosses it, with ErrorMessageSizeExceeded "The message exceeds the
@@ -168,6 +221,44 @@ const (
 	RangesSeveral
 )
 
+// UnknownUserStyle is how a /users/{id}/... route answers when no user
+// has that id or userPrincipalName.
+type UnknownUserStyle int
+
+const (
+	// UnknownUserInvalidUser answers 404 ErrorInvalidUser "The requested
+	// user '{id}' is invalid.", the id echoed as Outlook does: a UPN as
+	// sent, any other id as {id}@{tenantId}.
+	// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, #4097; microsoft-graph-explorer-v4#4038 [user]).
+	UnknownUserInvalidUser UnknownUserStyle = iota
+	// UnknownUserResourceNotFound answers 404 ResourceNotFound "Resource
+	// could not be discovered." (msgraph-sdk-java#260, microsoft-graph-docs#2085).
+	UnknownUserResourceNotFound
+	// UnknownUserItemNotFound answers 404 ErrorItemNotFound "The specified
+	// object was not found in the store.", as for an unknown event.
+	UnknownUserItemNotFound
+)
+
+// SessionRoutesStyle is how createUploadSession answers on event routes the
+// docs do not list it for (Options.UndocumentedSessionRoutes).
+type SessionRoutesStyle int
+
+const (
+	// SessionRoutesBadRequest answers 400 BadRequest "Resource not found for
+	// the segment 'createUploadSession'.", Graph's answer to a segment it
+	// does not route (assumed).
+	SessionRoutesBadRequest SessionRoutesStyle = iota
+	// SessionRoutesNotFound answers 404 ErrorItemNotFound "The specified
+	// object was not found in the store." (assumed).
+	SessionRoutesNotFound
+	// SessionRoutesAccepted takes sessions on every user event route, as
+	// /events/{id} does: event ids are unique per mailbox and Graph's
+	// metadata (and Microsoft's generated SDKs) declare createUploadSession
+	// there (GRAPH-FACTS.md, Routes: an inference). Group events still
+	// answer 400, since they take no attachments (microsoft-graph-docs#5513).
+	SessionRoutesAccepted
+)
+
 // TooLargeStyle is how the Graph listener answers a request body over
 // Options.MaxRequestLength.
 type TooLargeStyle int
@@ -212,6 +303,15 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MinUploadSizeStatus == 0 {
 		r.MinUploadSizeStatus = 400
+	}
+	if r.MaxChunkSize == 0 {
+		r.MaxChunkSize = MaxChunkSize
+	}
+	if r.FreshSessionNotFoundPUTs == 0 {
+		r.FreshSessionNotFoundPUTs = 1
+	}
+	if r.NoMailboxMessage == "" {
+		r.NoMailboxMessage = "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
 	}
 	if r.UploadByteLimit == 0 {
 		r.UploadByteLimit = 150 << 20
@@ -264,6 +364,7 @@ type Server struct {
 	users    []*Mailbox // in creation order; few enough to scan
 	groups   map[string]*Mailbox
 	sessions map[string]*uploadSession
+	created  int // upload sessions created so far (Options.FreshSessionNotFound)
 	inflight map[*Mailbox]int
 	incoming map[*Mailbox][]received  // the upload byte budget's window
 	requests map[*Mailbox][]time.Time // the request budget's window
@@ -354,6 +455,9 @@ type call struct {
 	r               *http.Request
 	requestID       string
 	clientRequestID string
+	// upload is set on the upload listener, whose errors have the upload
+	// host's shape (errorShapeFor).
+	upload bool
 
 	// latency is set by FaultLatency, plus the Latency model's time per
 	// request (scaled to the wall clock); wait applies it once, inside the
@@ -421,6 +525,7 @@ func (s *Server) serve(h func(*call)) http.Handler {
 			r:               r,
 			requestID:       uuid.NewString(),
 			clientRequestID: r.Header.Get("client-request-id"),
+			upload:          host == s.upload.host,
 		}
 		sw := &statusWriter{ResponseWriter: w, onAnswer: c.releaseSlot}
 		c.w = sw

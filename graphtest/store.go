@@ -18,9 +18,10 @@ const (
 // Mailbox is a user's or group's mailbox, for seeding events. Get one with
 // Server.Me, Server.User or Server.Group.
 type Mailbox struct {
-	s       *Server
-	id, upn string
-	isGroup bool
+	s         *Server
+	id, upn   string
+	isGroup   bool
+	noMailbox bool // a user without an Exchange mailbox (UserWithoutMailbox)
 
 	defaultGroup *CalendarGroup   // nil for group mailboxes
 	groups       []*CalendarGroup // including defaultGroup
@@ -99,6 +100,21 @@ func (s *Server) User(idOrUPN string) *Mailbox {
 	}
 	m := newMailbox(s, idOrUPN, upn, false)
 	s.users = append(s.users, m)
+	return m
+}
+
+// UserWithoutMailbox returns the user idOrUPN as User does, creating it if
+// there is none, and takes away its Exchange mailbox: an unlicensed user, a
+// guest, or a mailbox hosted on-premises. Every Graph route of that user
+// (and of /me, for Me) then answers 404 MailboxNotEnabledForRESTAPI with
+// Options.NoMailboxMessage; its events and attachments stay stored but out
+// of reach.
+// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
+func (s *Server) UserWithoutMailbox(idOrUPN string) *Mailbox {
+	m := s.User(idOrUPN)
+	s.mu.Lock()
+	m.noMailbox = true
+	s.mu.Unlock()
 	return m
 }
 

@@ -17,7 +17,8 @@ import (
 const (
 	// MaxUploadSize is the largest attachment an upload session takes.
 	MaxUploadSize = 150 << 20
-	// MaxChunkSize is the largest chunk one PUT to an upload URL may carry.
+	// MaxChunkSize is the largest chunk one PUT to an upload URL may carry
+	// by default (Options.MaxChunkSize): 4 MiB, the docs' "up to 4 MB".
 	MaxChunkSize = 4 << 20
 )
 
@@ -38,6 +39,9 @@ type uploadSession struct {
 	mu   sync.Mutex
 	buf  []byte // allocated once at the declared size, so chunks never copy
 	gone bool   // completed or cancelled
+	// notFoundPUTs is how many more PUTs answer 404 as if the session had
+	// not reached the mailbox yet (Options.FreshSessionNotFound); <0: all.
+	notFoundPUTs int
 }
 
 func sessionTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
@@ -61,6 +65,10 @@ func (s *Server) createUploadSession(c *call, mb *Mailbox, ev *event) {
 	sess.name, sess.ctype, sess.contentID, sess.isInline, sess.size = it.name, it.ctype, it.contentID, it.isInline, it.size
 	s.mu.Lock()
 	s.sessions[sess.id] = sess
+	s.created++
+	if n := s.opts.FreshSessionNotFound; n < 0 || s.created <= n {
+		sess.notFoundPUTs = s.opts.FreshSessionNotFoundPUTs
+	}
 	s.mu.Unlock()
 
 	// Source: GRAPH-FACTS "createUploadSession … answers 201" (attachment-createuploadsession.md).
@@ -321,6 +329,15 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The upload session does not exist.")
 		return
 	}
+	if sess.notFoundPUTs != 0 {
+		// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
+		// Exchange had not propagated the fresh session yet.
+		if sess.notFoundPUTs > 0 {
+			sess.notFoundPUTs--
+		}
+		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(c.r.Header.Get("Content-Type")); err != nil || mt != "application/octet-stream" {
 		c.fail(http.StatusBadRequest, "InvalidContentType", "Chunks must be sent as Content-Type: application/octet-stream.")
 		return
@@ -346,8 +363,10 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 	case first != next:
 		c.fail(http.StatusRequestedRangeNotSatisfiable, "InvalidRange",
 			fmt.Sprintf("The chunk starts at byte %d but the session expects byte %d next.", first, next))
-	case last-first+1 > MaxChunkSize:
-		c.fail(http.StatusBadRequest, "ErrorChunkTooLarge", fmt.Sprintf("A chunk may carry at most %d bytes.", MaxChunkSize))
+	case s.opts.MaxChunkSize > 0 && last-first+1 > s.opts.MaxChunkSize:
+		// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; the answer over it [unknown]).
+		// "Up to 4 MB each time"; the answer is Options.ChunkTooLarge.
+		c.failBody(s.tooLargeAs(s.opts.ChunkTooLarge))
 	case c.r.ContentLength != last-first+1:
 		c.fail(http.StatusBadRequest, "InvalidContentLength",
 			fmt.Sprintf("Content-Length %d does not match Content-Range '%s'.", c.r.ContentLength, cr))
