@@ -308,7 +308,9 @@ func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (_
 
 // Delete removes an attachment: DELETE {route}/attachments/{id}. It returns
 // nil on 204, ErrNotFound (as *GraphError) for an unknown id, and
-// ErrInvalidInput for an empty id.
+// ErrInvalidInput for an empty id. A DELETE answered with a 5xx or no
+// answer is retried, and a 404 to the retry is success: Graph has been seen
+// to delete and then answer 500 (GRAPH-FACTS.md, Errors and throttling).
 func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions) (err error) {
 	defer a.traceOp(&ctx, "Delete").end(&err)
 	defer a.r.inOp("Delete", http.MethodDelete, &err, id)
@@ -316,12 +318,16 @@ func (a Attachments) Delete(ctx context.Context, id string, _ ...*DeleteOptions)
 	if err != nil {
 		return err
 	}
-	return a.r.c.do(ctx, &exchange{
+	out := a.r.c.send(ctx, &exchange{
 		method:   http.MethodDelete,
 		url:      a.r.c.base + path,
 		mailbox:  a.r.mailbox(),
 		okStatus: http.StatusNoContent,
-	})
+	}, a.r.c.retry.MaxRetries)
+	if out.retries > 0 && out.answer != nil && out.answer.StatusCode == http.StatusNotFound {
+		return nil // an earlier attempt deleted it
+	}
+	return out.err
 }
 
 // describe returns the fields the dedupe check compares.

@@ -57,7 +57,7 @@
 // [Attachments.Upload] takes any [io.Reader] of a known Size up to
 // [MaxUploadSize] (150 MiB). Under MaxAddFileSize it POSTs like AddFile; from
 // MaxAddFileSize on it opens an upload session and streams the content in chunks
-// (FileUpload.ChunkSize, a multiple of 320 KiB up to 4 MiB; 3.75 MiB by
+// (FileUpload.ChunkSize, up to 4 MB; 3.75 MiB by
 // default), holding one chunk in memory and calling FileUpload.Progress after
 // each. Graph offers upload sessions only on /me/events/{id} and
 // /users/{id}/events/{id}: Upload maps any user route (calendar, calendars,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +35,12 @@ var (
 	// ErrThrottled is Graph's 429, returned once retries are exhausted or
 	// Retry-After asks for a longer wait than the caller allows.
 	ErrThrottled = errors.New("eventattach: throttled")
+	// ErrNoMailbox is a 404 for a user who has no Exchange Online mailbox
+	// (unlicensed, a guest, inactive, or on-premises): codes
+	// MailboxNotEnabledForRESTAPI, MailboxNotSupportedForRESTAPI and
+	// ErrorNonExistentMailbox (GRAPH-FACTS.md, Mailboxes and users). Such an
+	// error is ErrNotFound too.
+	ErrNoMailbox = errors.New("eventattach: the user has no mailbox Graph can reach")
 )
 
 // maxErrorBody caps how much of an error answer GraphError keeps (and reads):
@@ -58,7 +66,11 @@ func (e *GraphError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "graph: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	code := e.Code
-	if code == "" {
+	switch {
+	case code != "":
+	case len(e.Body) == 0:
+		code = "(empty body)"
+	default:
 		code = "(no code)"
 	}
 	b.WriteString(": ")
@@ -87,9 +99,14 @@ func (e *GraphError) Is(target error) bool {
 		return e.tooLarge()
 	case ErrThrottled:
 		return e.StatusCode == http.StatusTooManyRequests
+	case ErrNoMailbox:
+		return slices.Contains(noMailboxCodes, e.Code)
 	}
 	return false
 }
+
+// noMailboxCodes are Graph's codes for a user without a reachable mailbox.
+var noMailboxCodes = []string{"MailboxNotEnabledForRESTAPI", "MailboxNotSupportedForRESTAPI", "ErrorNonExistentMailbox"}
 
 // Graph's ways of saying a request or a file is too large (GRAPH-FACTS:
 // adding attachments directly, upload sessions).
@@ -151,8 +168,11 @@ func parseGraphError(status int, h http.Header, body []byte, clientRequestID str
 		}
 	} else if len(body) > 0 {
 		// Not Graph JSON (a gateway's HTML page): keep a readable snippet.
-		ge.Message = oneLine(string(body), 200)
+		ge.Message = readable(string(body))
 	}
+	// Gateways have put their HTML page inside error.message too
+	// (GRAPH-FACTS.md, Errors and throttling).
+	ge.Message = readable(ge.Message)
 	if ge.RequestID == "" && h != nil {
 		ge.RequestID = h.Get("request-id")
 	}
@@ -163,6 +183,43 @@ func parseGraphError(status int, h http.Header, body []byte, clientRequestID str
 		ge.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), time.Now())
 	}
 	return ge
+}
+
+// readable returns an HTML page's title (and server line) instead of the
+// page, and anything else folded to one line.
+func readable(s string) string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "<") {
+		return oneLine(s, 200)
+	}
+	title := between(t, "<title>", "</title>")
+	if title == "" {
+		title = between(t, "<h1>", "</h1>")
+	}
+	out := "an HTML page"
+	if title != "" {
+		out += " titled " + strconv.Quote(oneLine(title, 100))
+	}
+	// Gateways put their name in the page's last <center> line.
+	if i := strings.LastIndex(t, "<center>"); i >= 0 {
+		if server := between(t[i:], "<center>", "</center>"); server != "" && !strings.Contains(server, "<") && !strings.Contains(title, server) {
+			out += " from " + oneLine(server, 60)
+		}
+	}
+	return out + " instead of Graph's error JSON"
+}
+
+// between is the text between the first start and the end after it.
+func between(s, start, end string) string {
+	_, rest, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	in, _, ok := strings.Cut(rest, end)
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(in)
 }
 
 // oneLine folds whitespace so Error() stays on one line, and cuts at max runes.

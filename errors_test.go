@@ -29,7 +29,7 @@ func TestGraphErrorsByStatus(t *testing.T) {
 		{"413", 413, graphErr("ErrorRequestEntityTooLarge", "too large"), nil, ErrTooLarge, "ErrorRequestEntityTooLarge", []string{"413"}},
 		{"500 json", 500, graphErr("generalException", "boom"), nil, nil, "generalException", []string{"500", "generalException"}},
 		{"500 html", 500, "<html><body>\n<h1>Internal error</h1>\n</body></html>", []string{"Content-Type", "text/html", "request-id", "hdr-rid"}, nil, "", []string{"500", "Internal error", "hdr-rid"}},
-		{"500 empty", 500, "", []string{"request-id", "hdr-rid"}, nil, "", []string{"500", "(no code)", "hdr-rid"}},
+		{"500 empty", 500, "", []string{"request-id", "hdr-rid"}, nil, "", []string{"500", "(empty body)", "hdr-rid"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ const (
 	// SDKs default to 5 MiB, over that guidance.
 	DefaultChunkSize = 12 * ChunkSizeUnit
 
-	maxChunkSize        = 4 << 20
+	maxChunkSize        = 4_000_000 // the docs' "4 MB" per PUT, read as the smaller of 4,000,000 and 4 MiB
 	defaultChunkTimeout = 2 * time.Minute
 	// cancelTimeout bounds the DELETE of an abandoned session, which runs
 	// after the caller's ctx is done.
@@ -59,9 +59,10 @@ type FileUpload struct {
 	// Progress, when set, is called after each chunk with the bytes Graph
 	// has acknowledged so far, on the goroutine that called Upload.
 	Progress func(sent, total int64)
-	// ChunkSize is the bytes per PUT of an upload session: a positive
-	// multiple of ChunkSizeUnit (320 KiB) up to 4 MiB. 0 means
-	// DefaultChunkSize (3.75 MiB). Upload holds one buffer of this size.
+	// ChunkSize is the bytes per PUT of an upload session, up to 4 MB
+	// (4,000,000; the docs' own example sends 2 MiB chunks, and Outlook
+	// needs no multiple of 320 KiB). 0 means DefaultChunkSize (3.75 MiB). Upload holds one buffer
+	// of this size.
 	ChunkSize int
 	// ChunkTimeout bounds each request to the upload URL (a stalled chunk
 	// is then retried like a reset); 0 means 2 minutes.
@@ -161,8 +162,8 @@ func checkUpload(f *FileUpload) error {
 		return tooLarge("the file", f.Size, MaxUploadSize, "")
 	case f.Name == "":
 		return invalidInput("upload needs a name")
-	case f.ChunkSize < 0 || f.ChunkSize > maxChunkSize || f.ChunkSize%ChunkSizeUnit != 0:
-		return invalidInput("ChunkSize %d must be a positive multiple of 320 KiB (%d bytes) up to 4 MiB", f.ChunkSize, ChunkSizeUnit)
+	case f.ChunkSize < 0 || f.ChunkSize > maxChunkSize:
+		return invalidInput("ChunkSize %d must be between 1 and 4 MB (%d bytes)", f.ChunkSize, maxChunkSize)
 	case f.ChunkTimeout < 0:
 		return invalidInput("ChunkTimeout %s is negative", f.ChunkTimeout)
 	case f.SessionThreshold < 0 || f.SessionThreshold > MaxAddFileSize:
