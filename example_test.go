@@ -258,7 +258,7 @@ func ExampleAttachments_Upload() {
 }
 
 func ExampleAttachments_List() {
-	srv := graphtest.NewServer(nil)
+	srv := graphtest.NewServer(&graphtest.Options{PageSize: 10}) // pages, to show List following nextLinks
 	defer srv.Close()
 	srv.User("adele@contoso.com").AddEvent("AAMkEvt=")
 	client, _ := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL()})
@@ -274,7 +274,8 @@ func ExampleAttachments_List() {
 		log.Fatal(err)
 	}
 
-	// List follows @odata.nextLink (the emulator pages by 10) and returns
+	// List follows @odata.nextLink (here the emulator pages by 10; Graph is
+	// reported to answer in one page) and returns
 	// metadata only; Get fetches one attachment with its content.
 	list, err := atts.List(ctx)
 	if err != nil {

@@ -39,9 +39,17 @@ func fileAttachmentSize(n int64) int64 { return n + 158 + n*45/1000 }
 // fileAttachmentSize it is a deterministic stand-in for an undocumented rule.
 func itemAttachmentSize(n int64) int64 { return n + 2175 }
 
+// referenceAttachmentSize is the size reported for a reference attachment:
+// v1.0 documents it as "the size of the metadata", not the file's
+// (resources/referenceattachment.md). n + 352, with n the sourceUrl's
+// length, gives the 424 a user saw (microsoft-graph-docs#6234); a stand-in
+// like fileAttachmentSize.
+func referenceAttachmentSize(n int64) int64 { return n + 352 }
+
 const (
 	fileType = "#microsoft.graph.fileAttachment"
 	itemType = "#microsoft.graph.itemAttachment"
+	refType  = "#microsoft.graph.referenceAttachment"
 )
 
 // newAttachmentID makes an Outlook-looking id: "AAMkA" + padded base64url of
@@ -81,14 +89,19 @@ func (s *Server) createAttachment(c *call, mb *Mailbox, ev *event) {
 	o, bad := s.readJSONObject(c.r)
 	if bad == nil {
 		var a *attachment
-		if a, bad = parseAttachment(o); bad == nil {
+		if a, bad = s.parseAttachment(o); bad == nil {
+			// Source: GRAPH-FACTS.md, Recurring events (research R2 Q2.8
+			// [unknown]: Options.OccurrenceWrites).
+			if s.refuseOccurrenceWrite(c, ev) {
+				return
+			}
 			a.ID = newAttachmentID()
 			a.LastModifiedDateTime = now()
 			s.mu.Lock()
-			ev.atts = append(ev.atts, a)
+			addAttachmentLocked(ev, a)
 			s.mu.Unlock()
 			c.w.Header().Set("Location", s.URL()+"/"+quoteKey(ownerName(mb), mb.id)+"/"+quoteKey("events", ev.id)+"/"+quoteKey("attachments", a.ID))
-			c.writeJSON(http.StatusCreated, s.attachmentJSON(mb, ev, a, nil, true))
+			c.writeJSON(http.StatusCreated, s.attachmentJSON(mb, ev, a, nil, asCreated))
 			return
 		}
 	}
@@ -96,7 +109,7 @@ func (s *Server) createAttachment(c *call, mb *Mailbox, ev *event) {
 }
 
 // parseAttachment validates a create body strictly, like Graph.
-func parseAttachment(o jsonObject) (*attachment, *badBody) {
+func (s *Server) parseAttachment(o jsonObject) (*attachment, *badBody) {
 	t, bad := o.odataType()
 	if bad != nil {
 		return nil, bad
@@ -110,6 +123,20 @@ func parseAttachment(o jsonObject) (*attachment, *badBody) {
 	case "microsoft.graph.itemAttachment":
 		a.ODataType = itemType
 		bad = o.onlyKnown("microsoft.graph.itemAttachment", "@odata.type", "name", "contentType", "isInline", "size", "item")
+	case "microsoft.graph.referenceAttachment":
+		a.ODataType = refType
+		known := []string{"@odata.type", "name", "contentType", "isInline", "size"}
+		if s.opts.ReferenceSourceURLAccepted {
+			// The beta properties (resources/referenceattachment.md, beta).
+			known = append(known, "sourceUrl", "providerType", "permission", "isFolder", "thumbnailUrl", "previewUrl")
+		}
+		// Source: GRAPH-FACTS.md, Reference attachments (referenceattachment.md
+		// v1.0 lists only the base properties; sending sourceUrl to v1.0 is
+		// [unknown]: Options.ReferenceSourceURLAccepted).
+		if bad = o.onlyKnown("microsoft.graph.referenceAttachment", known...); bad == nil && isNull(o["sourceUrl"]) {
+			// Source: GRAPH-FACTS.md, Reference attachments (msgraph-sdk-dotnet#634).
+			bad = bodyErr("ErrorInvalidProperty", "The property 'SourceUrl' is required when creating the entity.")
+		}
 	case "", "microsoft.graph.attachment":
 		// Source: GRAPH-FACTS row "No @odata.type … 422 UnprocessableType"
 		// (msgraph-sdk-android#72, msgraph-typescript-typings#104).
@@ -137,8 +164,13 @@ func parseAttachment(o jsonObject) (*attachment, *badBody) {
 	if _, _, bad = o.integer("size"); bad != nil {
 		return nil, bad
 	}
-	if a.ODataType == fileType {
+	switch a.ODataType {
+	case fileType:
 		return a, parseFile(o, a)
+	case refType:
+		src, _, bad := o.str("sourceUrl")
+		a.Size = referenceAttachmentSize(int64(len(src)))
+		return a, bad
 	}
 	return a, parseItem(o, a)
 }
@@ -148,7 +180,9 @@ func parseFile(o jsonObject, a *attachment) *badBody {
 	if a.ContentID, _, bad = o.str("contentId"); bad != nil {
 		return bad
 	}
-	if a.contentLocation, _, bad = o.str("contentLocation"); bad != nil {
+	// A sent contentLocation is taken and dropped: reads answer null
+	// (attachmentJSON).
+	if _, _, bad = o.str("contentLocation"); bad != nil {
 		return bad
 	}
 	if _, _, bad = o.str("lastModifiedDateTime"); bad != nil {
@@ -208,16 +242,35 @@ func parseItem(o jsonObject, a *attachment) *badBody {
 	return nil
 }
 
+// rendering is where an attachment is rendered.
+type rendering int
+
+const (
+	inList    rendering = iota // an item of a list's value
+	asEntity                   // a single GET
+	asCreated                  // a POST's 201
+)
+
 // attachmentJSON renders an attachment as Graph does. sel, when non-nil,
-// limits the properties (@odata.type and id always stay); entity adds the
-// @odata.context (and @odata.id for items) of a single-entity answer.
-func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[string]bool, entity bool) obj {
+// limits the properties (@odata.type, @odata.mediaContentType and id always
+// stay); a single entity (GET or POST) has the @odata.context (and
+// @odata.id for items) of a single-entity answer.
+func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[string]bool, how rendering) obj {
+	entity := how != inList
 	var o obj
 	base := s.URL() + "/" + ownerSegment(mb) + "/events('" + contextEscape(ev.id) + "')/attachments"
 	if entity {
 		o = append(o, kv{"@odata.context", s.URL() + "/$metadata#" + strings.TrimPrefix(base, s.URL()+"/") + "/$entity"})
 	}
 	o = append(o, kv{"@odata.type", a.ODataType})
+	if a.ODataType == fileType && a.ContentType != "" && how != asCreated {
+		// Source: GRAPH-FACTS.md, Reading (concepts/outlook-large-attachments.md
+		// Step 4; alcionai/corso#5419): on every file attachment, in lists
+		// and single GETs, whatever $select says; the POST's 201 has none
+		// (event-post-attachments.md). No @odata.etag on attachments
+		// (absent from every sample).
+		o = append(o, kv{"@odata.mediaContentType", a.ContentType})
+	}
 	if entity && a.ODataType == itemType {
 		o = append(o, kv{"@odata.id", base + "('" + contextEscape(a.ID) + "')"})
 	}
@@ -227,20 +280,31 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 			o = append(o, kv{k, v})
 		}
 	}
+	// Source: GRAPH-FACTS.md, Reading (attachment-get.md; corso#5419):
+	// whole seconds with Z.
 	add("lastModifiedDateTime", graphTime(a.LastModifiedDateTime))
 	add("name", a.Name)
 	add("contentType", nullable(a.ContentType))
 	add("size", a.Size)
 	add("isInline", a.IsInline)
 	if a.ODataType == fileType {
+		// Source: GRAPH-FACTS.md, Reading (attachment-get.md;
+		// microsoft-graph-docs#3278): contentId null unless set,
+		// contentLocation always null.
 		add("contentId", nullable(a.ContentID))
-		add("contentLocation", nullable(a.contentLocation))
+		add("contentLocation", nil)
 		// Encoded only when asked for: a metadata list over 150 MiB files
-		// must stay cheap.
-		if sel == nil || sel["contentBytes"] {
+		// must stay cheap. Source: GRAPH-FACTS.md, Reading
+		// (wisecom-oy/atlas#24 [user]): a list without $select leaves
+		// contentBytes out of files over Options.ListContentBytesLimit.
+		bigInList := !entity && sel == nil && s.opts.ListContentBytesLimit > 0 &&
+			int64(len(a.Content)) > s.opts.ListContentBytesLimit
+		if (sel == nil || sel["contentBytes"]) && !bigInList {
 			o = append(o, kv{"contentBytes", base64.StdEncoding.EncodeToString(a.Content)})
 		}
 	}
+	// A reference attachment has only the base properties on v1.0. Source:
+	// GRAPH-FACTS.md, Reference attachments (resources/referenceattachment.md).
 	return o
 }
 
@@ -309,9 +373,10 @@ func cutFold(s, prefix string) (string, bool) {
 	return s, false
 }
 
-// listAttachments is GET .../attachments, paged with $top and $skiptoken.
+// listAttachments is GET .../attachments: every attachment in one page
+// unless Options.PageSize makes it page with $top and $skiptoken.
 func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
-	q, ok := parseQuery(c, "$select", "$top", "$skiptoken")
+	q, ok := parseQuery(c, "$select", "$top", "$skip", "$skiptoken", "$filter", "$orderby", "$count")
 	if !ok {
 		return
 	}
@@ -319,38 +384,68 @@ func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
 	if !ok {
 		return
 	}
-	top := s.opts.PageSize
-	if q.Has("$top") {
-		n, err := strconv.Atoi(q.Get("$top"))
-		if err != nil || n < 1 || n > 1000 {
-			c.fail(http.StatusBadRequest, "BadRequest", "Invalid $top value '"+q.Get("$top")+"': use 1 to 1000.")
-			return
+	// Source: GRAPH-FACTS.md, Query options (concepts/known-issues.md,
+	// microsoft-graph-docs#1974): $filter is ignored, all items come back.
+	// $orderby and $count: [unknown], Options.OrderByCountRefused.
+	if s.opts.OrderByCountRefused {
+		for _, k := range []string{"$orderby", "$count"} {
+			if q.Has(k) {
+				c.fail(http.StatusBadRequest, "BadRequest", "Query option '"+k+"' is not allowed here.")
+				return
+			}
 		}
-		top = n
+	}
+	paged := s.opts.PageSize > 0
+	top := 0
+	for _, k := range []string{"$top", "$skip"} {
+		// Ignored or not, OData's URI parser still needs a number there
+		// (an inference: no report shows a malformed value).
+		if q.Has(k) {
+			if n, err := strconv.Atoi(q.Get(k)); err != nil || n < 0 {
+				c.fail(http.StatusBadRequest, "BadRequest", "Invalid "+k+" value '"+q.Get(k)+"'.")
+				return
+			}
+		}
 	}
 	skip := 0
-	if q.Has("$skiptoken") {
-		n, err := decodeSkipToken(q.Get("$skiptoken"))
-		if err != nil {
-			c.fail(http.StatusBadRequest, "BadRequest", "Invalid $skiptoken.")
-			return
+	if paged {
+		top = s.opts.PageSize
+		if q.Has("$top") {
+			n, _ := strconv.Atoi(q.Get("$top"))
+			if n < 1 || n > 1000 {
+				c.fail(http.StatusBadRequest, "BadRequest", "Invalid $top value '"+q.Get("$top")+"': use 1 to 1000.")
+				return
+			}
+			top = n
 		}
-		skip = n
+		if q.Has("$skiptoken") {
+			n, err := decodeSkipToken(q.Get("$skiptoken"))
+			if err != nil {
+				c.fail(http.StatusBadRequest, "BadRequest", "Invalid $skiptoken.")
+				return
+			}
+			skip = n
+		}
 	}
 
 	s.mu.Lock()
-	atts := slices.Clone(ev.atts)
+	atts := slices.Clone(s.shownLocked(ev))
 	s.mu.Unlock()
+	if !paged {
+		// Source: GRAPH-FACTS.md, Query options (msgraph-sdk-powershell#1927,
+		// msgraph-metadata#321 [user]): no paging, $top and $skip ignored.
+		top = len(atts)
+	}
 	value := []obj{}
 	for i := skip; i < len(atts) && i < skip+top; i++ {
-		value = append(value, s.attachmentJSON(mb, ev, atts[i], sel, false))
+		value = append(value, s.attachmentJSON(mb, ev, atts[i], sel, inList))
 	}
 	ctx := s.URL() + "/$metadata#" + ownerSegment(mb) + "/events('" + contextEscape(ev.id) + "')/attachments"
 	if sel != nil {
 		ctx += "(" + q.Get("$select") + ")"
 	}
 	o := obj{{"@odata.context", ctx}, {"value", value}}
-	if skip+top < len(atts) {
+	if paged && skip+top < len(atts) {
 		// The next link keeps the request's path as received and its
 		// query options, on the host the request came to.
 		next := "http://" + c.r.Host + c.r.URL.EscapedPath() + "?"
@@ -386,7 +481,10 @@ func decodeSkipToken(t string) (int, error) {
 // findAttachment answers 404 when the event has no such attachment.
 func (s *Server) findAttachment(c *call, ev *event, id string) *attachment {
 	s.mu.Lock()
-	a := ev.attachmentLocked(id)
+	var a *attachment
+	if i := slices.IndexFunc(s.shownLocked(ev), func(a *attachment) bool { return a.ID == id }); i >= 0 {
+		a = s.shownLocked(ev)[i]
+	}
 	s.mu.Unlock()
 	if a == nil {
 		c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -414,7 +512,7 @@ func (s *Server) getAttachment(c *call, mb *Mailbox, ev *event, id string) {
 	if a == nil {
 		return
 	}
-	o := s.attachmentJSON(mb, ev, a, sel, true)
+	o := s.attachmentJSON(mb, ev, a, sel, asEntity)
 	if expand != "" && a.ODataType == itemType {
 		o = append(o, kv{"item", json.RawMessage(a.Item)})
 	}
@@ -428,9 +526,17 @@ func (s *Server) getAttachmentValue(c *call, ev *event, id string) {
 		return
 	}
 	contentType, body := a.ContentType, a.Content
+	if a.ODataType == refType {
+		// Source: GRAPH-FACTS.md, Reference attachments (attachment-get.md:
+		// 405; the message: microsoft-graph-docs#15766). The code is not
+		// reported; ErrorInvalidRequest is a stand-in.
+		c.fail(http.StatusMethodNotAllowed, "ErrorInvalidRequest",
+			"'$value' segment is not supported for the given attachment. '$value' segment is only supported for File Attachments and Item Attachments")
+		return
+	}
 	if a.ODataType != fileType {
 		// An item's $value is the item rendered as MIME, iCalendar or vCard
-		// (attachment-get.md); a reference attachment has none: 405.
+		// (attachment-get.md).
 		ct, b, ok := itemValue(a.Item)
 		if !ok {
 			c.fail(http.StatusMethodNotAllowed, "ErrorInvalidRequest", "$value is not available for this attachment.")
@@ -442,6 +548,26 @@ func (s *Server) getAttachmentValue(c *call, ev *event, id string) {
 	c.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	c.w.WriteHeader(http.StatusOK)
 	c.w.Write(body)
+}
+
+// AddReferenceAttachment seeds a reference (link) attachment named name on
+// the event and returns its id, as if added through beta or Outlook: v1.0
+// creates one only with a sourceUrl, which its schema lacks (see
+// Options.ReferenceSourceURLAccepted). Reads show only the base properties;
+// its $value answers 405. Like a POST, it goes on an occurrence's own set
+// and makes it an exception.
+func (e *Event) AddReferenceAttachment(name, sourceURL string) string {
+	a := &attachment{StoredAttachment: StoredAttachment{
+		ID:                   newAttachmentID(),
+		ODataType:            refType,
+		Name:                 name,
+		Size:                 referenceAttachmentSize(int64(len(sourceURL))),
+		LastModifiedDateTime: now(),
+	}}
+	e.mb.s.mu.Lock()
+	defer e.mb.s.mu.Unlock()
+	addAttachmentLocked(e.ev, a)
+	return a.ID
 }
 
 // deleteAttachment is DELETE .../attachments/{id}.

@@ -247,8 +247,9 @@ func TestCreateODataType(t *testing.T) {
 		r := graph(t, s, "POST", seedPath, []byte(body))
 		assert.Contains(t, string(r.body), "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'")
 	}
+	// A v1.0 reference attachment without sourceUrl (facts_read_test.go).
+	badCreate(t, s, "application/json", `{"@odata.type":"#microsoft.graph.referenceAttachment","name":"a"}`, http.StatusBadRequest, "ErrorInvalidProperty")
 	for _, body := range []string{
-		`{"@odata.type":"#microsoft.graph.referenceAttachment","name":"a"}`,
 		`{"@odata.type":"#microsoft.graph.FileAttachment","name":"a","contentBytes":"AAAA"}`,
 		`{"@odata.type":7,"name":"a","contentBytes":"AAAA"}`,
 	} {

@@ -58,6 +58,29 @@
 //     (Options.RequestTooLarge); no @odata.type 422 UnprocessableType; no
 //     contentBytes 400 ErrorRequiredPropertyMissing; unparsable JSON 400
 //     UnableToDeserializePostBody.
+//   - Attachment lists answer in one page with no @odata.nextLink; $top,
+//     $skip and $filter are silently ignored, and so (a stated choice:
+//     nobody reports them) are $orderby and $count (Options.PageSize > 0
+//     pages with a nextLink; Options.OrderByCountRefused). A list without
+//     $select leaves out the contentBytes of files over 3,000,000 bytes
+//     (Options.ListContentBytesLimit); a single GET always has them.
+//   - File attachments in lists and GETs carry @odata.mediaContentType
+//     (kept under $select); no attachment has an @odata.etag;
+//     lastModifiedDateTime is whole seconds with Z; contentLocation is
+//     always null, contentId null unless set. $select of contentId,
+//     contentBytes or contentLocation named plainly answers 400
+//     RequestBroker--ParseUri; the cast form
+//     microsoft.graph.fileAttachment/contentId is taken
+//     (Options.CastSelectUnsupported).
+//   - Reference attachments (seed with Event.AddReferenceAttachment) read
+//     as #microsoft.graph.referenceAttachment with the v1.0 base properties
+//     only; their $value answers 405. POSTing one without sourceUrl answers
+//     400 ErrorInvalidProperty, with sourceUrl 400 RequestBodyRead
+//     (Options.ReferenceSourceURLAccepted).
+//   - Recurring series (Mailbox.AddSeries, Event.AddOccurrence,
+//     AddException): an occurrence shows its master's attachments
+//     (Options.OccurrenceHidesMasterAttachments); adding one to it makes it
+//     an exception holding only its own (Options.OccurrenceWrites).
 //   - Each mailbox has Outlook's upload budget of 150 MB of PUT/POST/PATCH
 //     bodies per 5 minutes (Options.UploadByteLimit, UploadByteWindow) on top
 //     of its 4 concurrent requests; both answer 429 ApplicationThrottled

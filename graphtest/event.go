@@ -146,7 +146,7 @@ func syncCopyLocked(org, cp *event) {
 
 // eventSelectable are the event properties GET's $select accepts here.
 var eventSelectable = []string{"id", "subject", "isOrganizer", "hasAttachments", "iCalUId",
-	"changeKey", "organizer", "attendees"}
+	"changeKey", "organizer", "attendees", "type", "seriesMasterId"}
 
 // eventUpdatable are the properties a PATCH of an event may set
 // (event-update.md, "Request body").
@@ -256,7 +256,7 @@ func (s *Server) eventJSON(mb *Mailbox, ev *event, sel map[string]bool) obj {
 	add("changeKey", changeKey)
 	add("iCalUId", iCalUID(org))
 	add("subject", ev.subject)
-	add("hasAttachments", len(ev.atts) > 0)
+	add("hasAttachments", len(s.shownLocked(ev)) > 0)
 	add("isOrganizer", ev.organizer == nil)
 	add("organizer", obj{{"emailAddress", emailAddress(org.cal.mb)}})
 	attendees := make([]obj, 0, len(org.attendees))
@@ -268,6 +268,13 @@ func (s *Server) eventJSON(mb *Mailbox, ev *event, sel map[string]bool) obj {
 		})
 	}
 	add("attendees", attendees)
+	// type and seriesMasterId: resources/event.md (series.go).
+	add("type", ev.kind.String())
+	var master any
+	if ev.master != nil {
+		master = ev.master.id
+	}
+	add("seriesMasterId", master)
 	return o
 }
 

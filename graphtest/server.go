@@ -27,9 +27,54 @@ type Options struct {
 	// byte budget); "" means "1". Decimals such as "0.249" have been seen
 	// from Graph (microsoft-graph-docs#3877).
 	ThrottleRetryAfter string
-	// PageSize is the default page size for listing attachments; 0 means 10.
-	// A request's $top overrides it.
+	// PageSize makes attachment lists page: with PageSize > 0 a list answers
+	// at most PageSize attachments (a request's $top, 1 to 1000, overrides
+	// it) and an @odata.nextLink with a $skiptoken for the rest. 0 (or a
+	// negative value), the default, answers every attachment in one page
+	// with no nextLink and ignores $top and $skip, as users report for
+	// message attachments (GRAPH-FACTS.md, Query options:
+	// msgraph-sdk-powershell#1927, msgraph-metadata#321; nothing is
+	// reported for events). Clients must still follow a nextLink if one
+	// ever comes; this option lets a test check that they do.
 	PageSize int
+	// OrderByCountRefused makes $orderby and $count on an attachment list
+	// answer 400 BadRequest. Nobody reports what Graph does with them
+	// (GRAPH-FACTS.md, Query options [unknown]); by default they are
+	// silently ignored like $filter, $top and $skip: the list comes in
+	// creation order and carries no @odata.count.
+	OrderByCountRefused bool
+	// ListContentBytesLimit is the largest file (in bytes of content) whose
+	// contentBytes a list without $select includes; larger files come
+	// without contentBytes (read them with GET .../attachments/{id} or
+	// /$value). Users report this from about 3 MB on, for message
+	// attachments (GRAPH-FACTS.md, Reading: wisecom-oy/atlas#24); Microsoft
+	// documents nothing. 0 means 3,000,000 bytes; a negative value always
+	// includes contentBytes. A single GET always includes them.
+	ListContentBytesLimit int64
+	// ReferenceSourceURLAccepted makes POST .../attachments take a
+	// #microsoft.graph.referenceAttachment with a sourceUrl (201; reads
+	// still show only the v1.0 base properties). The v1.0 schema has no
+	// sourceUrl and nobody reports sending one to v1.0 (GRAPH-FACTS.md,
+	// Reference attachments [unknown]), so by default it is refused as an
+	// unknown property: 400 RequestBodyRead. Without sourceUrl the POST
+	// answers 400 ErrorInvalidProperty either way (msgraph-sdk-dotnet#634).
+	// Tests can seed reference attachments with Event.AddReferenceAttachment.
+	ReferenceSourceURLAccepted bool
+	// OccurrenceWrites is what adding an attachment (POST or
+	// createUploadSession) to an occurrence of a recurring series does.
+	// Graph documents nothing (GRAPH-FACTS.md, Recurring events [unknown]);
+	// the default, OccurrenceBecomesException, leans on Exchange's storage
+	// model (MS-OXOCAL: an exception is its own item with its own
+	// attachments): the occurrence becomes an exception that starts with no
+	// attachments of its own and gets the new one.
+	OccurrenceWrites OccurrenceStyle
+	// OccurrenceHidesMasterAttachments makes an occurrence (not yet an
+	// exception) list no attachments. Undocumented (GRAPH-FACTS.md,
+	// Recurring events [unknown]); by default an occurrence shows its
+	// series master's attachments, as it is a view of the master until it
+	// is changed (microsoft-graph-docs#1795 saw that for attendees).
+	// Exceptions always show only their own.
+	OccurrenceHidesMasterAttachments bool
 	// UploadSessionTTL is how long an upload session lives; 0 means 24h. Not
 	// documented (GRAPH-FACTS [unknown]).
 	UploadSessionTTL time.Duration
@@ -259,6 +304,20 @@ const (
 	SessionRoutesAccepted
 )
 
+// OccurrenceStyle is what adding an attachment to an occurrence of a
+// recurring series does (Options.OccurrenceWrites).
+type OccurrenceStyle int
+
+const (
+	// OccurrenceBecomesException turns the occurrence into an exception
+	// with its own attachments: the new one only (MS-OXOCAL 2.2.1.44.2,
+	// 3.1.4.6.2; GRAPH-FACTS.md, Recurring events).
+	OccurrenceBecomesException OccurrenceStyle = iota
+	// OccurrenceRefused answers 400 ErrorInvalidRequest and changes
+	// nothing; the code is a stand-in, as no answer is reported.
+	OccurrenceRefused
+)
+
 // TooLargeStyle is how the Graph listener answers a request body over
 // Options.MaxRequestLength.
 type TooLargeStyle int
@@ -286,8 +345,11 @@ func (o *Options) withDefaults() Options {
 	if r.ThrottleRetryAfter == "" {
 		r.ThrottleRetryAfter = "1"
 	}
-	if r.PageSize <= 0 {
-		r.PageSize = 10
+	if r.PageSize < 0 {
+		r.PageSize = 0
+	}
+	if r.ListContentBytesLimit == 0 {
+		r.ListContentBytesLimit = 3_000_000
 	}
 	if r.UploadSessionTTL <= 0 {
 		r.UploadSessionTTL = 24 * time.Hour

@@ -48,6 +48,11 @@ type event struct {
 	cal  *Calendar
 	atts []*attachment
 
+	// Recurring series (series.go): kind is singleInstance for a plain
+	// event; an occurrence's or exception's master is its series master.
+	kind   eventKind
+	master *event
+
 	// Meetings (event.go): the organizer's event lists its attendees'
 	// copies; a copy points back at the organizer's event.
 	subject   string
@@ -270,7 +275,7 @@ func (e *event) attachmentLocked(id string) *attachment {
 // StoredAttachment is an attachment as the server stored it.
 type StoredAttachment struct {
 	ID                   string
-	ODataType            string // "#microsoft.graph.fileAttachment" or "#microsoft.graph.itemAttachment"
+	ODataType            string // "#microsoft.graph.fileAttachment", "#microsoft.graph.itemAttachment" or "#microsoft.graph.referenceAttachment"
 	Name                 string
 	ContentType          string // "" when unset (always for items)
 	ContentID            string
@@ -283,7 +288,9 @@ type StoredAttachment struct {
 
 // Attachments returns copies of an event's attachments in creation order.
 // mailbox is a user id or userPrincipalName, a group id, or "me". It returns
-// nil if there is no such mailbox or event.
+// nil if there is no such mailbox or event. For an occurrence of a recurring
+// series these are the ones stored on it (none until it becomes an
+// exception), not the master's that reads of it may show.
 func (s *Server) Attachments(mailbox, eventID string) []StoredAttachment {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -53,6 +53,11 @@ func (s *Server) createUploadSession(c *call, mb *Mailbox, ev *event) {
 		c.failBody(bad)
 		return
 	}
+	// Source: GRAPH-FACTS.md, Recurring events (research R2 Q2.8 [unknown]:
+	// Options.OccurrenceWrites).
+	if s.refuseOccurrenceWrite(c, ev) {
+		return
+	}
 	tok := make([]byte, 24)
 	rand.Read(tok)
 	sess := &uploadSession{
@@ -421,7 +426,7 @@ func (s *Server) storeChunk(c *call, sess *uploadSession, n int64) {
 	sess.gone = true
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
-	sess.ev.atts = append(sess.ev.atts, a)
+	addAttachmentLocked(sess.ev, a)
 	s.mu.Unlock()
 	// Source: GRAPH-FACTS row "The last PUT answers 201 Created with
 	// Content-Length: 0 and Location …/Attachments('{attachmentId}')"
