@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// When is anything sent again? This file is the whole answer, for Graph
-// calls and upload chunks alike.
+// When is a request sent again? decide's table, applied by the engine's
+// loop (send), for Graph calls and upload chunks alike:
 //
 //	attempt ended with                        GET, DELETE,       POST of an attachment,
 //	                                          session POST       chunk PUT (mayLand)
@@ -22,8 +22,9 @@ import (
 // reconcile: the request may have landed, so it is never sent again before
 // Graph's state is read: the event's attachments for a POST (the package
 // doc's Duplicate check), the session's nextExpectedRanges for a chunk.
-// A 401 for an expired token is not in the table: the request is sent once
-// more with a new token, and that does not count as a retry.
+// Outside the table, in the loop's judge: a 401 for an expired token is
+// sent once more with a new token (reauth, not a retry), and a chunk's 416
+// is reconciled (the session expects other bytes).
 
 // action is what the policy says to do after an attempt.
 type action int
@@ -32,9 +33,10 @@ const (
 	stop      action = iota // a success, or a failure no retry can fix
 	retry                   // send again after the wait
 	reconcile               // read Graph's state before anything else
+	reauth                  // send again with a new token (not a retry)
 )
 
-func (a action) String() string { return [...]string{"stop", "retry", "reconcile"}[a] }
+func (a action) String() string { return [...]string{"stop", "retry", "reconcile", "reauth"}[a] }
 
 // decide applies the table above. mayLand says the request creates
 // something if Graph processes it (sending it twice could duplicate);

@@ -49,10 +49,6 @@ func sentFile(name, contentType string, isInline bool, contentID string) *sentAt
 	return &sentAttachment{odataType: odataFileAttachment, name: storedName(name), contentType: contentType, isInline: isInline, contentID: contentID}
 }
 
-// checkReads is how many times a read of the check whose body was cut off
-// is repeated (a GET's failed answers are retried like any GET).
-const checkReads = 3
-
 // findSent looks on the event for the attachment s describes, modified no
 // earlier than start (this machine's clock, moved onto Graph's with the
 // list answer's Date header, less clockSlack; a zero start means any time). Candidates of the same kind,
@@ -144,14 +140,7 @@ func (a Attachments) sameFile(ctx context.Context, requestID string, c candidate
 	if !ok || f.ContentID != s.contentID || !s.sameContentType(f.ContentType) {
 		return nil, nil
 	}
-	var same bool
-	var err error
-	for n := 1; ; n++ {
-		same, err = a.contentMatches(ctx, requestID, c.id, s.size, s.sum)
-		if err == nil || ctx.Err() != nil || n == checkReads {
-			break
-		}
-	}
+	same, err := a.contentMatches(ctx, requestID, c.id, s.size, s.sum)
 	if err != nil || !same {
 		return nil, err
 	}
@@ -239,19 +228,36 @@ func (a Attachments) get(ctx context.Context, requestID, id, query string) (Atta
 }
 
 // contentMatches reports whether the attachment id holds exactly size bytes
-// whose sha256 is sum, streaming its $value (at most size+1 bytes are read).
+// whose sha256 is sum: GET {route}/attachments/{id}/$value, hashed as it
+// streams (at most size+1 bytes are read). An answer cut off is a failed
+// read, which the engine sends again like any GET.
 func (a Attachments) contentMatches(ctx context.Context, requestID, id string, size int64, sum []byte) (bool, error) {
-	body, err := a.content(ctx, requestID, id)
+	path, err := a.r.path(id)
 	if err != nil {
 		return false, err
 	}
-	defer body.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(body, size+1))
-	if err != nil {
-		return false, err
-	}
-	return n == size && bytes.Equal(h.Sum(nil), sum), nil
+	var same bool
+	err = a.r.c.do(ctx, &exchange{
+		method:    http.MethodGet,
+		url:       a.r.c.base + path + "/$value",
+		mailbox:   a.r.mailbox(),
+		requestID: requestID,
+		okStatus:  http.StatusOK,
+		accept:    "application/octet-stream, application/json",
+		decode: func(resp *http.Response) error {
+			h := sha256.New()
+			n, err := io.Copy(h, io.LimitReader(resp.Body, size+1))
+			if err != nil {
+				return err
+			}
+			if n <= size && resp.ContentLength > n {
+				return io.ErrUnexpectedEOF
+			}
+			same = n == size && bytes.Equal(h.Sum(nil), sum)
+			return nil
+		},
+	})
+	return same, err
 }
 
 // storedName is name as Graph stores it: encoding/json (like Graph's own

@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,13 +19,23 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// The request engine. Every request goes through send, which hands it to
-// go-retryablehttp with two rules of the policy (decide, waitBefore): what
-// it re-sends on its own is only what decide calls retry. What may have
-// landed comes back to the operation with action reconcile, and the
-// operation reads Graph's state before anything else (create, and the
-// upload loop). A 401 for an expired token is sent once more with a new
-// token, outside the retry count.
+// The request engine. Every request of every operation goes through send,
+// and send's loop is the only place where anything is sent again, Graph
+// calls and upload chunks alike:
+//
+//	attempt     send the request once (paced, with a token for Graph)
+//	judge       the policy's verdict on how it ended (policy.go)
+//	stop        return the answer
+//	reauth      a 401 for an expired token: once more with a new token,
+//	            not counted as a retry
+//	retry       wait (Retry-After, or backoff), send the same again
+//	reconcile   it may have landed: wait, then read Graph's state
+//	            (ex.reconcile); landed: return that; cannot tell: return the
+//	            reconcile's error; absent: send again, as a retry
+//
+// A retry that cannot be made (none left, a Retry-After over MaxDelay, a
+// wait past the ctx deadline, ctx done) returns the last answer; what may
+// have landed is still reconciled first.
 
 // exchange is one request of an operation, the same on every attempt.
 type exchange struct {
@@ -43,6 +54,11 @@ type exchange struct {
 	mayLand      bool                       // Graph creates something if it processes this
 	upload       bool                       // to an upload URL: its own authtoken, no redirects
 	paid         *prepaid                   // budgets reserved for the first attempt (pacing), or nil
+	timeout      time.Duration              // bounds each attempt; 0: none of its own
+	// reconcile reads Graph's state after an attempt that may have landed
+	// (last: its error answer, or nil): landed says the request took
+	// effect, err that the state could not be read. nil: never landed.
+	reconcile func(ctx context.Context, last *GraphError) (landed bool, err error)
 }
 
 func (ex *exchange) ok(status int) bool {
@@ -54,41 +70,13 @@ func (ex *exchange) ok(status int) bool {
 
 // outcome is how send ended.
 type outcome struct {
-	err     error       // nil: success, and decode has read the answer
+	err     error       // nil: success (decoded, or reconciled as landed)
 	action  action      // the policy's verdict on the last attempt; stop on success
 	retries int         // retries made (a token refresh is not one)
 	answer  *GraphError // the last attempt's error answer; nil if it ended otherwise
 }
 
-// sender is the state of one send: the loop's locals, in one allocation.
-// It is the RoundTripper of its own http.Client, so nothing travels in the
-// request's context but the standard trace of when a request was written.
-type sender struct {
-	c  *Client
-	ex *exchange
-	hc http.Client
-
-	attempts   int
-	retries    int
-	reauthed   bool
-	needReauth bool // the last answer was a 401 a new token may fix
-	claims     string
-	authHeader string // the token the last attempt carried
-	start      time.Time
-	checked    bool        // the current attempt was judged (and logged)
-	written    atomic.Bool // the current attempt's request was written in full
-	wait       time.Duration
-	gaveUp     string // why a retry the policy wanted was not made
-	action     action
-	lastErr    *GraphError // the last error answer of any attempt
-	answer     *GraphError // the current attempt's error answer
-	lastCause  error       // the last attempt's transport or decode failure
-	slotErr    error       // the wait for a mailbox slot that ctx ended
-	trace      httptrace.ClientTrace
-	at         attemptSpan // the current attempt's span (tracing.go)
-}
-
-// send runs ex with at most maxRetries retries.
+// send runs ex with at most maxRetries retries: the loop described above.
 func (c *Client) send(ctx context.Context, ex *exchange, maxRetries int) outcome {
 	if ex.requestID == "" {
 		ex.requestID = uuid.NewString()
@@ -99,22 +87,43 @@ func (c *Client) send(ctx context.Context, ex *exchange, maxRetries int) outcome
 			return outcome{err: err}
 		}
 	}
-	s := &sender{c: c, ex: ex}
-	s.hc = http.Client{Transport: s, Timeout: c.timeout, CheckRedirect: s.checkRedirect}
-	s.trace.WroteRequest = func(info httptrace.WroteRequestInfo) { s.written.Store(info.Err == nil) }
-	ctx = httptrace.WithClientTrace(ctx, &s.trace)
+	s := newSender(c, ex)
 	for {
-		err := s.round(ctx, maxRetries-s.retries)
-		if s.needReauth && !s.reauthed && ctx.Err() == nil {
-			// An expired token or a claims challenge: one new token, once.
-			s.reauthed, s.needReauth = true, false
+		err := s.attempt(ctx)
+		if err == nil {
+			s.endAttempt()
+			return outcome{retries: s.retries}
+		}
+		act := s.judge(ctx, err)
+		if act == reauth {
+			s.endAttempt()
+			s.reauthed = true
 			c.tokens.invalidate(s.authHeader)
 			continue
 		}
-		if err == nil {
-			return outcome{retries: s.retries}
+		resend := act != stop && s.retries < maxRetries && ctx.Err() == nil
+		var wait time.Duration
+		if resend {
+			wait, s.gaveUp = s.waitBefore(ctx, act)
+			resend = s.gaveUp == ""
 		}
-		return outcome{err: s.failure(ctx, err), action: s.action, retries: s.retries, answer: s.answer}
+		s.traceRetry(ctx, act, resend, wait)
+		if resend && sleep(ctx, wait) != nil {
+			resend = false
+		}
+		if act == reconcile && ex.reconcile != nil {
+			landed, rerr := ex.reconcile(ctx, s.answer)
+			switch {
+			case rerr != nil:
+				return outcome{err: rerr, action: act, retries: s.retries, answer: s.answer}
+			case landed:
+				return outcome{retries: s.retries}
+			}
+		}
+		if !resend {
+			return outcome{err: s.failure(ctx, err), action: act, retries: s.retries, answer: s.answer}
+		}
+		s.retries++
 	}
 }
 
@@ -123,15 +132,57 @@ func (c *Client) do(ctx context.Context, ex *exchange) error {
 	return c.send(ctx, ex, c.retry.MaxRetries).err
 }
 
-// round is one go-retryablehttp run: it returns nil once decode has read a
-// success answer.
-func (s *sender) round(ctx context.Context, retries int) error {
+// sender is one send's state across its attempts. It is the RoundTripper
+// of its own http.Client, so nothing travels in the request's context but
+// the standard trace of when a request was written.
+type sender struct {
+	c  *Client
+	ex *exchange
+	hc http.Client
+
+	attempts   int
+	retries    int
+	reauthed   bool
+	claims     string      // a claims challenge for the next token
+	authHeader string      // the token the last attempt carried
+	start      time.Time   // the current attempt's
+	written    atomic.Bool // the current attempt's request was written in full
+	resp       *http.Response
+	answer     *GraphError // the current attempt's error answer
+	gaveUp     string      // why a resend the policy wanted was not made
+	slotErr    error       // the wait for a mailbox slot that ctx ended
+	trace      httptrace.ClientTrace
+	at         attemptSpan // the current attempt's span (tracing.go)
+}
+
+func newSender(c *Client, ex *exchange) *sender {
+	s := &sender{c: c, ex: ex}
+	s.hc = http.Client{Transport: s, Timeout: c.timeout, CheckRedirect: s.checkRedirect}
+	s.trace.WroteRequest = func(info httptrace.WroteRequestInfo) { s.written.Store(info.Err == nil) }
+	return s
+}
+
+// attempt sends the request once: nil once decode has read a success
+// answer; otherwise the transport's or decode's failure, or the error
+// answer (kept in s.answer). go-retryablehttp carries the attempt: it
+// rewinds the body and runs decode on a success answer.
+func (s *sender) attempt(ctx context.Context) error {
 	ex := s.ex
+	s.attempts++
+	s.answer, s.resp = nil, nil
+	s.written.Store(false)
+	s.start = time.Now()
+	actx := httptrace.WithClientTrace(ctx, &s.trace)
+	if ex.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(actx, ex.timeout)
+		defer cancel()
+	}
 	var body any
 	if ex.body != nil {
 		body = retryablehttp.ReaderFunc(ex.body)
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, ex.method, ex.url, body)
+	req, err := retryablehttp.NewRequestWithContext(actx, ex.method, ex.url, body)
 	if err != nil {
 		return fmt.Errorf("eventattach: building request: %w", stripURL(err))
 	}
@@ -143,7 +194,7 @@ func (s *sender) round(ctx context.Context, retries int) error {
 	if ex.contentRange != "" {
 		h.Set("Content-Range", ex.contentRange)
 	}
-	h.Set("Accept", cmpOr(ex.accept, "application/json"))
+	h.Set("Accept", cmp.Or(ex.accept, "application/json"))
 	h.Set("User-Agent", userAgent)
 	h.Set("Client-Request-Id", ex.requestID)
 	req.SetResponseHandler(func(resp *http.Response) error {
@@ -160,118 +211,100 @@ func (s *sender) round(ctx context.Context, retries int) error {
 		}
 		return ex.decode(resp)
 	})
-	rc := retryablehttp.Client{
-		HTTPClient:     &s.hc,
-		RetryMax:       max(retries, 0),
-		CheckRetry:     s.checkRetry,
-		Backoff:        s.backoff, // s.wait, which checkRetry chose
-		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: s.beforeAttempt,
+	s.startAttempt(req.Request)
+	once := retryablehttp.Client{
+		HTTPClient:   &s.hc,
+		RetryMax:     0,
+		CheckRetry:   func(context.Context, *http.Response, error) (bool, error) { return false, nil },
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	resp, err := rc.Do(req)
-	s.endAttempt()
-	if err == nil && resp != nil && ex.ok(resp.StatusCode) {
-		return nil
-	}
-	if resp != nil && resp.Body != nil {
+	resp, err := once.Do(req)
+	s.resp = resp
+	if err == nil && resp != nil && !ex.ok(resp.StatusCode) {
+		s.keepError(resp)
 		resp.Body.Close()
 	}
-	if err == nil {
-		err = s.lastCause
-	}
-	if err == nil && s.lastErr != nil {
-		err = s.lastErr
-	}
-	if err == nil {
-		err = errors.New("no answer")
-	}
-	return err
-}
-
-// beforeAttempt runs before each attempt (go-retryablehttp's RequestLogHook).
-func (s *sender) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
-	if retry > 0 {
-		s.retries++
-	}
-	s.attempts++
-	s.checked, s.answer = false, nil
-	s.written.Store(false)
-	s.start = time.Now()
-	s.startAttempt(req)
-}
-
-// checkRetry judges each attempt by the policy (go-retryablehttp's
-// CheckRetry). go-retryablehttp asks again after the response handler read
-// a success answer; err is then the decode's failure.
-func (s *sender) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-	}
 	s.traceAnswer(resp, err)
-	if !s.checked {
-		s.checked = true
-		s.log(ctx, resp, err)
+	s.log(ctx, resp, err)
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil && !ex.keepBody {
+			resp.Body.Close()
+		}
+		if ex.timeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// The attempt's own limit, not the caller's deadline.
+			return fmt.Errorf("%w (no answer within %s)", errAttemptTimeout, ex.timeout)
+		}
+		return err
+	case s.answer != nil:
+		return s.answer
 	}
-	s.action, s.lastCause = stop, err
+	return nil
+}
+
+// errAttemptTimeout is an attempt that outlived exchange.timeout.
+var errAttemptTimeout = errors.New("eventattach: the request timed out")
+
+// judge is the policy's verdict on the attempt that failed with err.
+func (s *sender) judge(ctx context.Context, err error) action {
+	status := 0
+	if s.answer != nil {
+		status = s.answer.StatusCode
+	}
+	transport := err
+	if s.answer != nil && err == error(s.answer) {
+		transport = nil
+	}
 	var ce *credentialError
 	switch {
-	case err == nil && s.ex.ok(status):
-		return false, nil
-	case ctx.Err() != nil:
-		// No retry once ctx is done; but what may have landed is reported
-		// as such, for the operation to look before it fails.
-		s.action = decide(s.ex.method, s.ex.mayLand, status, cmpErr(err, ctx.Err()), s.written.Load())
-		return false, ctx.Err()
 	case errors.As(err, &ce):
-		return false, err
-	case err == nil:
-		s.keepError(resp)
-		if status == http.StatusUnauthorized && !s.ex.upload && !s.reauthed &&
-			(s.lastErr.Code == "InvalidAuthenticationToken" || claimsFrom(resp.Header) != "") {
-			s.needReauth, s.claims = true, claimsFrom(resp.Header)
-			return false, nil
-		}
+		return stop
+	case status == http.StatusUnauthorized && !s.ex.upload && !s.reauthed && ctx.Err() == nil &&
+		(s.answer.Code == "InvalidAuthenticationToken" || claimsFrom(s.resp.Header) != ""):
+		s.claims = claimsFrom(s.resp.Header)
+		return reauth
+	case status == http.StatusRequestedRangeNotSatisfiable && s.ex.upload && s.ex.reconcile != nil:
+		return reconcile // the session expects other bytes: ask it which
 	}
-	s.action = decide(s.ex.method, s.ex.mayLand, status, err, s.written.Load())
-	if s.action != retry {
-		return false, nil
-	}
-	var ra time.Duration
-	hasRA := false
-	if resp != nil && err == nil {
-		ra, hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	}
-	deadline, _ := ctx.Deadline()
-	s.wait, s.gaveUp = waitBefore(s.retries, ra, hasRA, s.c.retry.BaseDelay, s.c.retry.MaxDelay, deadline, time.Now())
-	if s.gaveUp != "" {
-		s.action = stop // the answer stands: the caller reschedules
-		return false, nil
-	}
-	return true, nil
+	return decide(s.ex.method, s.ex.mayLand, status, transport, s.written.Load())
 }
 
-// keepError reads (at most 64 KiB of) an error answer into lastErr and puts
-// the bytes back, so go-retryablehttp can drain and our caller can read.
+// waitBefore is the wait before the next attempt, or why there is none.
+func (s *sender) waitBefore(ctx context.Context, act action) (time.Duration, string) {
+	var ra time.Duration
+	hasRA := false
+	if act == retry && s.resp != nil && s.answer != nil {
+		ra, hasRA = parseRetryAfter(s.resp.Header.Get("Retry-After"), time.Now())
+	}
+	return waitBefore(s.retries, ra, hasRA, s.c.retry.BaseDelay, s.c.retry.MaxDelay, deadlineOf(ctx), time.Now())
+}
+
+// willWaitOut says whether a call waits out a Retry-After of d: the rule
+// waitBefore applies, which the mailbox's 429 hold follows too.
+func (c *Client) willWaitOut(ctx context.Context, d time.Duration) bool {
+	dl, has := ctx.Deadline()
+	return d <= c.retry.MaxDelay && (!has || time.Now().Add(d).Before(dl))
+}
+
+// keepError reads (at most 64 KiB of) an error answer into s.answer.
 func (s *sender) keepError(resp *http.Response) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	s.lastErr = parseGraphError(resp.StatusCode, resp.Header, body, s.ex.requestID)
-	s.answer = s.lastErr
+	s.answer = parseGraphError(resp.StatusCode, resp.Header, body, s.ex.requestID)
 	if s.ex.upload {
 		// The upload host may echo its authtoken anywhere in an answer.
 		if u, err := url.Parse(s.ex.url); err == nil && u.RawQuery != "" {
-			scrubGraphError(s.lastErr, u.Query())
+			scrubGraphError(s.answer, u.Query())
 		}
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 && s.lastErr.Message == "" {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && s.answer.Message == "" {
 		// Only writes stop at a redirect: say why, and where it pointed.
 		target := "another URL"
 		if u, err := resp.Location(); err == nil {
 			target = u.Scheme + "://" + u.Host
 		}
-		s.lastErr.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
+		s.answer.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
 	}
 }
 
@@ -335,9 +368,8 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 		var ra time.Duration
 		if resp.StatusCode == http.StatusTooManyRequests {
 			// Hold the mailbox for the Retry-After only when this call is
-			// going to wait it out too (checkRetry's rule).
-			d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-			if dl, has := ctx.Deadline(); ok && d <= s.c.retry.MaxDelay && (!has || time.Now().Add(d).Before(dl)) {
+			// going to wait it out too.
+			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && s.c.willWaitOut(ctx, d) {
 				ra = d
 			}
 		}
@@ -350,13 +382,13 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 // failure builds the error of a send that did not succeed.
 func (s *sender) failure(ctx context.Context, err error) error {
 	ex := s.ex
-	if ctxErr := ctx.Err(); ctxErr != nil && (err == s.lastErr || errors.Is(err, ctxErr)) {
+	if ctxErr := ctx.Err(); ctxErr != nil && (err == error(s.answer) || errors.Is(err, ctxErr)) {
 		var cause error = ctxErr
 		if s.slotErr != nil {
 			cause = s.slotErr // wraps ctxErr, and says what held the mailbox's slots
 		}
-		if s.lastErr != nil {
-			return fmt.Errorf("eventattach: %s %s: %w (last answer: %v)", ex.method, redact(ex.url), cause, s.lastErr)
+		if s.answer != nil {
+			return fmt.Errorf("eventattach: %s %s: %w (last answer: %v)", ex.method, redact(ex.url), cause, s.answer)
 		}
 		return fmt.Errorf("eventattach: %s %s: %w", ex.method, redact(ex.url), cause)
 	}
@@ -472,18 +504,4 @@ func scrubGraphError(ge *GraphError, q url.Values) {
 			}
 		}
 	}
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -184,16 +184,15 @@ func (u *uploader) setURL(raw string) error {
 	return nil
 }
 
-// send uploads the chunks and returns the created attachment. The engine
-// re-sends a chunk on its own only when it cannot have landed (429, 503,
-// not written); whatever may have landed comes back as reconcile, and then
-// the session's own account (GET of the upload URL) says what to send next.
-// Each chunk has RetryOptions.MaxRetries retries; progress restores them.
+// send uploads the chunks and returns the created attachment: it PUTs the
+// bytes the session lacks, a chunk at a time, until the final chunk's 201.
+// Each PUT is one request of the engine, whose loop sends it again when it
+// failed and whose reconcile (askSession) reads what the session holds
+// when it may have landed. Only a fresh session's 404 opens another.
 func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
+	// A server that keeps taking a few bytes, or going back, would never
+	// end: the whole upload has a budget of requests too.
 	maxRetries := u.c.retry.MaxRetries
-	left := maxRetries
-	// A server that keeps taking a few bytes, or going back, would restore
-	// the retries forever: the whole upload has a budget of requests too.
 	budget := 4*(int(u.f.Size/int64(len(u.buf)))+1)*(maxRetries+1) + 16
 	for sent := 0; ; sent++ {
 		if err := ctx.Err(); err != nil {
@@ -214,20 +213,20 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 		if err != nil {
 			return nil, err
 		}
-		ch := u.put(ctx, from, to, left, paid)
+		ch := u.put(ctx, from, to, paid)
 		paid.release()
-		left -= ch.retries
-		if to == u.f.Size {
-			u.sentLast = true
-		}
-		var ranges []string
 		switch {
 		case ch.err == nil && ch.location != "":
 			u.offset = to
 			u.progress()
 			return u.created(ctx, ch.location)
-		case ch.err == nil && len(ch.sess.NextExpectedRanges) > 0:
-			ranges = ch.sess.NextExpectedRanges
+		case ch.err == nil && ch.over:
+			// The session is over without a 201 this upload read.
+			return u.findCreated(ctx, ch.cause)
+		case ch.err == nil:
+			if err := u.advance(ctx, ch.ranges); err != nil {
+				return nil, err
+			}
 		case ch.answer != nil && ch.answer.StatusCode == http.StatusNotFound && u.acked == 0 && u.bufStart == 0 && !u.reopened:
 			// A session Exchange has not propagated yet can answer its
 			// first chunk 404 (GRAPH-FACTS.md, Upload sessions). Nothing
@@ -238,73 +237,32 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 				return nil, err
 			}
 			u.offset = 0
-			continue
-		case ch.answer != nil && (ch.action == stop || ch.answer.Code == codeMessageSizeExceeded) &&
-			ch.answer.StatusCode != http.StatusRequestedRangeNotSatisfiable:
+		case ch.answer != nil && ch.action == stop:
 			return u.refused(ctx, ch)
 		default:
-			// It may have landed (or a 200 said nothing, or a 416 says the
-			// session expects other bytes): ask the session.
-			u.log(ctx, slog.LevelWarn, "upload chunk's outcome unknown; asking the session what it holds",
-				slog.Int64("from", from), slog.Int64("to", to-1), slog.String("error", u.scrubString(errString(ch.err))))
-			st := u.status(ctx)
-			switch {
-			case st.gone && u.sentLast:
-				return u.findCreated(ctx, ch.err)
-			case st.unsupported && ch.answer != nil && ch.answer.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-				// No GET of the session is documented for Outlook
-				// (GRAPH-FACTS.md, Upload sessions): a chunk sent again
-				// that the session refuses as out of range is one it has.
-				st.ranges = []string{strconv.FormatInt(to, 10)}
-			case st.unsupported:
-				// Without the session's word, send the chunk again.
-				st.ranges = []string{strconv.FormatInt(from, 10)}
-			case st.err != nil:
-				return nil, u.failed(st.err)
-			case len(st.ranges) == 0 && u.sentLast:
-				return u.findCreated(ctx, errors.New("eventattach: the upload session expects no more bytes but sent no Location"))
-			case len(st.ranges) == 0:
-				return nil, u.failed(errors.New("eventattach: the upload session answered without nextExpectedRanges"))
-			}
-			ranges = st.ranges
-		}
-		if err := u.advance(ctx, ranges); err != nil {
-			return nil, err
-		}
-		if u.offset > from {
-			left = maxRetries
-			continue
-		}
-		// No progress: a retry of this chunk, after the backoff.
-		if left <= 0 {
 			return nil, u.giveUp(ch.err)
 		}
-		d, why := waitBefore(maxRetries-left, 0, false, u.c.retry.BaseDelay, u.c.retry.MaxDelay, deadlineOf(ctx), time.Now())
-		if why != "" {
-			return nil, fmt.Errorf("eventattach: uploading %q: not retried: %s: %w", u.f.Name, why, ch.err)
-		}
-		if err := sleep(ctx, d); err != nil {
-			return nil, err
-		}
-		left--
 	}
 }
 
 // chunk is how a PUT of the upload URL ended.
 type chunk struct {
 	outcome
-	sess     sessionJSON // a 200's answer
-	location string      // a 201's Location
+	ranges   []string // what the session expects next: a 200's answer, or the session's own account
+	location string   // a 201's Location
+	over     bool     // the session is over (gone, or expects nothing more) after the last chunk
+	cause    error    // why over: the failure that made the engine ask
 }
 
 // put sends buf's bytes [from, to) of the file to the upload URL, without
 // any Authorization header, each attempt bounded by FileUpload.ChunkTimeout.
-func (u *uploader) put(ctx context.Context, from, to int64, retries int, paid *prepaid) chunk {
-	ctx, cancel := context.WithTimeout(ctx, u.f.ChunkTimeout)
-	defer cancel()
+func (u *uploader) put(ctx context.Context, from, to int64, paid *prepaid) chunk {
 	var ch chunk
 	defer u.c.traceChunk(&ctx, from, to, u.f.Size).end(&ch.err)
-	ch.outcome = u.c.send(ctx, &exchange{
+	if to == u.f.Size {
+		u.sentLast = true
+	}
+	ex := &exchange{
 		method:    http.MethodPut,
 		url:       u.url,
 		mailbox:   u.mailbox,
@@ -325,14 +283,69 @@ func (u *uploader) put(ctx context.Context, from, to int64, retries int, paid *p
 				}
 				return nil
 			}
-			ch.sess = sessionJSON{}
-			return json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&ch.sess)
+			var sess sessionJSON
+			if err := json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess); err != nil {
+				return err
+			}
+			if next, _, err := parseFirst(sess.NextExpectedRanges, u.f.Size); err != nil || next == from {
+				// Nothing of the chunk taken (or no account of it): as
+				// unsure as a lost answer.
+				return fmt.Errorf("eventattach: the upload session took none of bytes %d-%d", from, to-1)
+			}
+			ch.ranges = sess.NextExpectedRanges
+			return nil
 		},
 		mayLand: true,
 		upload:  true,
 		paid:    paid,
-	}, retries)
+		timeout: u.f.ChunkTimeout,
+	}
+	ex.reconcile = func(ctx context.Context, last *GraphError) (bool, error) {
+		return u.askSession(ctx, from, to, last, &ch)
+	}
+	ch.outcome = u.c.send(ctx, ex, u.c.retry.MaxRetries)
 	return ch
+}
+
+// askSession is a chunk's reconcile: it reads what the session holds after
+// a PUT whose outcome is unknown. landed means the chunk need not be sent
+// again (ch says what comes next); false sends it again.
+func (u *uploader) askSession(ctx context.Context, from, to int64, last *GraphError, ch *chunk) (bool, error) {
+	if ctx.Err() != nil {
+		return false, nil // nothing more is sent; finish looks once more if it was the last chunk
+	}
+	u.log(ctx, slog.LevelWarn, "upload chunk's outcome unknown; asking the session what it holds",
+		slog.Int64("from", from), slog.Int64("to", to-1))
+	st := u.status(ctx)
+	switch {
+	case st.gone && u.sentLast:
+		ch.over, ch.cause = true, errors.New("eventattach: the upload session is gone after its last chunk")
+		return true, nil
+	case st.unsupported && last != nil && last.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// No GET of the session is documented for Outlook
+		// (GRAPH-FACTS.md, Upload sessions): a chunk sent again that the
+		// session refuses as out of range is one it has.
+		ch.ranges = []string{strconv.FormatInt(to, 10)}
+		return true, nil
+	case st.unsupported:
+		return false, nil // without the session's word, send the chunk again
+	case st.err != nil:
+		return false, u.failed(st.err)
+	case len(st.ranges) == 0 && u.sentLast:
+		ch.over, ch.cause = true, errors.New("eventattach: the upload session expects no more bytes but sent no Location")
+		return true, nil
+	case len(st.ranges) == 0:
+		return false, u.failed(errors.New("eventattach: the upload session answered without nextExpectedRanges"))
+	}
+	next, _, err := parseFirst(st.ranges, u.f.Size)
+	if err != nil {
+		return false, u.failed(err)
+	}
+	if next == from {
+		return false, nil // it did not land: send it again
+	}
+	ch.ranges = st.ranges
+	return true, nil
 }
 
 // sessionStatus is what GET of the upload URL said.
@@ -355,7 +368,8 @@ func (u *uploader) status(ctx context.Context) sessionStatus {
 		decode: func(resp *http.Response) error {
 			return json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess)
 		},
-		upload: true,
+		upload:  true,
+		timeout: u.f.ChunkTimeout,
 	}, u.c.retry.MaxRetries)
 	switch {
 	case out.err == nil:
@@ -607,7 +621,7 @@ func (u *uploader) abandon(ctx context.Context, cause error) error {
 	defer cancel()
 	out := u.c.send(dctx, &exchange{
 		method: http.MethodDelete, url: u.url, mailbox: u.mailbox, requestID: u.requestID, upload: true,
-	}, min(u.c.retry.MaxRetries, 2))
+	}, u.c.retry.MaxRetries)
 	if out.err == nil || (out.answer != nil && out.answer.StatusCode == http.StatusNotFound) {
 		u.log(ctx, slog.LevelDebug, "upload session deleted")
 		return cause

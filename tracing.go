@@ -252,23 +252,28 @@ func (s *sender) traceAnswer(resp *http.Response, err error) {
 	}
 }
 
-// backoff is go-retryablehttp's Backoff: the wait checkRetry chose, which
-// is recorded (go-retryablehttp calls it only when it is about to wait)
-// and ends the attempt's span.
-func (s *sender) backoff(_, _ time.Duration, _ int, resp *http.Response) time.Duration {
-	if s.at.open {
+// traceRetry records what follows a failed attempt, then ends its span: a
+// wait before the same request goes again (on the attempt's span), or the
+// wait before Graph's state is read (on the operation's span).
+func (s *sender) traceRetry(ctx context.Context, act action, resend bool, wait time.Duration) {
+	if !s.at.open {
+		return
+	}
+	switch {
+	case act == retry && resend:
 		reason := "backoff"
-		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if st := s.answer; st != nil && (st.StatusCode == http.StatusTooManyRequests || st.StatusCode == http.StatusServiceUnavailable) {
 			reason = "throttled"
 		}
-		retryAfter := resp != nil && resp.Header.Get("Retry-After") != ""
+		retryAfter := s.resp != nil && s.answer != nil && s.resp.Header.Get("Retry-After") != ""
 		s.at.s.AddEvent(eventRetryWait,
-			tracing.Attribute{Key: attrWaitMS, Value: s.wait.Milliseconds()},
+			tracing.Attribute{Key: attrWaitMS, Value: wait.Milliseconds()},
 			tracing.Attribute{Key: attrWaitReason, Value: reason},
 			tracing.Attribute{Key: attrRetryAfter, Value: retryAfter})
-		s.endAttempt()
+	case act == reconcile && s.ex.reconcile != nil && (resend || s.gaveUp != ""):
+		s.c.traceWait(ctx, wait, s.gaveUp)
 	}
-	return s.wait
+	s.endAttempt()
 }
 
 // endAttempt ends the current attempt's span, if one is open.

@@ -204,11 +204,12 @@ func TestTracingAddFileAfter504ResendsWhenAbsent(t *testing.T) {
   POST /me/events/{id}/attachments status_code=201
 `
 	assert.Equal(t, want, rec.tree())
-	// The POST after the check is a send of its own, with the operation's
-	// client-request-id.
+	// The POST after the check is the same send's second attempt, with the
+	// operation's client-request-id.
 	spans := rec.all()
 	first, last := spans[1], spans[len(spans)-1]
-	assert.Equal(t, 1, last.attrs[attrAttempt])
+	assert.Equal(t, 2, last.attrs[attrAttempt])
+	assert.Equal(t, 1, last.attrs[attrResendCount])
 	assert.Equal(t, first.attrs[attrClientRequestID], last.attrs[attrClientRequestID])
 	assert.Equal(t, tracing.SpanStatusUnset, last.status)
 }
@@ -264,12 +265,13 @@ func TestTracingUploadWhoseChunkMayHaveLanded(t *testing.T) {
 	})
 	require.NoError(t, err)
 	const want = `Upload /me/events/{id}/attachments
+  · retry wait reconcile
   POST /me/events/{id}/attachments/createUploadSession status_code=201
   upload chunk offset=0
     PUT {uploadUrl} status_code=200
-  upload chunk offset=1310720 type=504
+  upload chunk offset=1310720
     PUT {uploadUrl} status_code=504 type=504
-  GET {uploadUrl} status_code=200
+    GET {uploadUrl} status_code=200
   upload chunk offset=2621440
     PUT {uploadUrl} status_code=201
   GET /me/events/{id}/attachments/{id} status_code=200
