@@ -2,7 +2,6 @@ package eventattach
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -316,24 +315,6 @@ func resolvePace(o ClientOptions, maxHold time.Duration) paceLimits {
 		l.bytesWin = defaultByteWindow
 	}
 	return l
-}
-
-// redact drops the query string, where upload URLs carry their authtoken.
-func redact(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i] + "?…"
-	}
-	return u
-}
-
-// stripURL removes the URL that net/http puts in its errors (it may carry an
-// authtoken), keeping the cause errors.Is/As-able.
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return &url.Error{Op: ue.Op, URL: redact(ue.URL), Err: ue.Err}
-	}
-	return err
 }
 
 func decodeClaims(s string) string {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -294,9 +293,7 @@ func (s *sender) keepError(resp *http.Response) {
 	s.answer = parseGraphError(resp.StatusCode, resp.Header, body, s.ex.requestID)
 	if s.ex.upload {
 		// The upload host may echo its authtoken anywhere in an answer.
-		if u, err := url.Parse(s.ex.url); err == nil && u.RawQuery != "" {
-			scrubGraphError(s.answer, u.Query())
-		}
+		scrubGraphError(s.answer, secretsOf(s.ex.url))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && s.answer.Message == "" {
 		// Only writes stop at a redirect: say why, and where it pointed.
@@ -444,13 +441,12 @@ func (s *sender) log(ctx context.Context, resp *http.Response, err error) {
 			level = slog.LevelWarn
 		}
 	}
-	if u.RawQuery != "" {
+	if secrets := secretsOf(u.String()); secrets != nil {
 		// An upload URL's host may echo its authtoken (in a header, an error):
 		// no query value reaches a log record.
-		q := u.Query()
 		for i, a := range attrs {
 			if a.Value.Kind() == slog.KindString {
-				attrs[i].Value = slog.StringValue(scrubQuery(a.Value.String(), q))
+				attrs[i].Value = slog.StringValue(scrub(a.Value.String(), secrets))
 			}
 		}
 	}
@@ -469,39 +465,10 @@ func (s *sender) exURL(resp *http.Response) *url.URL {
 	return u
 }
 
-// scrubQuery cuts every value of q (4 characters or more, raw or escaped)
-// out of s.
-func scrubQuery(s string, q url.Values) string {
-	for _, vs := range q {
-		for _, v := range vs {
-			if len(v) >= 4 {
-				s = strings.ReplaceAll(s, v, "…")
-				s = strings.ReplaceAll(s, url.QueryEscape(v), "…")
-			}
-		}
-	}
-	return s
-}
-
 // closeBody keeps the RoundTripper contract on an early return: the body is
 // closed even on errors (an upload chunk's buffer waits for it).
 func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
-	}
-}
-
-// scrubGraphError cuts the values of q out of every field of ge.
-func scrubGraphError(ge *GraphError, q url.Values) {
-	for _, f := range []*string{&ge.Code, &ge.Message, &ge.RequestID, &ge.ClientRequestID} {
-		*f = scrubQuery(*f, q)
-	}
-	for _, vs := range q {
-		for _, v := range vs {
-			if len(v) >= 4 {
-				ge.Body = bytes.ReplaceAll(ge.Body, []byte(v), []byte("…"))
-				ge.Body = bytes.ReplaceAll(ge.Body, []byte(url.QueryEscape(v)), []byte("…"))
-			}
-		}
 	}
 }

@@ -162,16 +162,7 @@ func (u *uploader) setURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf("eventattach: the upload URL %s does not parse", redact(raw))
 	}
-	for _, vs := range p.Query() {
-		for _, v := range vs {
-			if len(v) >= 4 {
-				u.secrets = append(u.secrets, v, url.QueryEscape(v))
-			}
-		}
-	}
-	if p.RawQuery != "" {
-		u.secrets = append(u.secrets, p.RawQuery)
-	}
+	u.secrets = append(u.secrets, secretsOf(raw)...)
 	switch {
 	case p.Host == "" || p.User != nil:
 		return fmt.Errorf("eventattach: refusing upload URL %s: it needs a host and no user info", redact(raw))
@@ -630,32 +621,11 @@ func (u *uploader) abandon(ctx context.Context, cause error) error {
 	return fmt.Errorf("%w (deleting the upload session failed: %v)", cause, out.err)
 }
 
-func (u *uploader) scrubString(s string) string {
-	for _, sec := range u.secrets {
-		s = strings.ReplaceAll(s, sec, "…")
-	}
-	return s
-}
+func (u *uploader) scrubString(s string) string { return scrub(s, u.secrets) }
 
-// scrub is the last guard: an error whose text carries a secret of the
-// upload URL is replaced by one with the secret cut out (still unwrapping to
-// the original for errors.Is and errors.As).
-func (u *uploader) scrub(err error) error {
-	msg := err.Error()
-	clean := u.scrubString(msg)
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+// scrub is the last guard on what Upload returns: no secret of the upload
+// URL in an error's text.
+func (u *uploader) scrub(err error) error { return scrubError(err, u.secrets) }
 
 func (u *uploader) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
 	if u.c.logger == nil {
