@@ -12,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
+
+	"github.com/eventattach/eventattach/internal/pace"
 )
 
 // Version is this SDK's version, sent in the User-Agent.
@@ -130,7 +132,7 @@ type Client struct {
 	timeout  time.Duration     // the caller's http.Client.Timeout
 	tokens   *tokenCache
 	retry    RetryOptions
-	limiter  *pacer
+	limiter  *pace.Pacer
 	once     keyedLocks // IfAbsent adds, one at a time per event and name
 	logger   *slog.Logger
 	tracer   tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
@@ -170,7 +172,7 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		logger:   o.Logger,
 		tracer:   newTracer(o.TracingProvider),
 	}
-	c.limiter = newPacer(resolvePace(o, c.retry.MaxDelay), nil)
+	c.limiter = pace.New(resolvePace(o, c.retry.MaxDelay), nil)
 	var rt http.RoundTripper
 	var timeout time.Duration
 	if o.HTTPClient != nil {
@@ -299,20 +301,20 @@ func zeroMeans[T int | int64](v, def T) T {
 }
 
 // resolvePace turns the options into the pacer's limits (0: none).
-func resolvePace(o ClientOptions, maxHold time.Duration) paceLimits {
-	l := paceLimits{
-		concurrency: zeroMeans(o.MailboxConcurrency, 4),
-		requests:    zeroMeans(o.MailboxRequestBudget, defaultRequestBudget),
-		requestWin:  o.MailboxRequestWindow,
-		bytes:       zeroMeans(o.MailboxByteBudget, defaultByteBudget),
-		bytesWin:    o.MailboxByteWindow,
-		maxHold:     maxHold,
+func resolvePace(o ClientOptions, maxHold time.Duration) pace.Limits {
+	l := pace.Limits{
+		Concurrency:   zeroMeans(o.MailboxConcurrency, pace.DefaultConcurrency),
+		Requests:      zeroMeans(o.MailboxRequestBudget, pace.DefaultRequests),
+		RequestWindow: o.MailboxRequestWindow,
+		Bytes:         zeroMeans(o.MailboxByteBudget, pace.DefaultBytes),
+		ByteWindow:    o.MailboxByteWindow,
+		MaxHold:       maxHold,
 	}
-	if l.requestWin <= 0 {
-		l.requestWin = defaultRequestWindow
+	if l.RequestWindow <= 0 {
+		l.RequestWindow = pace.DefaultRequestWindow
 	}
-	if l.bytesWin <= 0 {
-		l.bytesWin = defaultByteWindow
+	if l.ByteWindow <= 0 {
+		l.ByteWindow = pace.DefaultByteWindow
 	}
 	return l
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/eventattach/eventattach/internal/pace"
 )
 
 // The request engine. Every request of every operation goes through send,
@@ -52,7 +54,7 @@ type exchange struct {
 	keepBody     bool                       // decode keeps the body open (Content)
 	mayLand      bool                       // Graph creates something if it processes this
 	upload       bool                       // to an upload URL: its own authtoken, no redirects
-	paid         *prepaid                   // budgets reserved for the first attempt (pacing), or nil
+	paid         *pace.Prepaid              // budgets reserved for the first attempt (pacing), or nil
 	timeout      time.Duration              // bounds each attempt; 0: none of its own
 	// reconcile reads Graph's state after an attempt that may have landed
 	// (last: its error answer, or nil): landed says the request took
@@ -343,14 +345,14 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 		// after a redirect.
 		r.Header.Del("Authorization")
 	}
-	// Pacing (concurrency.go): a slot of the mailbox, and room in its
+	// Pacing (internal/pace): a slot of the mailbox, and room in its
 	// request and byte budgets, before anything is sent. A prepaid
 	// exchange's first attempt brings its budget reservation along.
 	var n int64
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
 		n = max(r.ContentLength, 0)
 	}
-	t, err := s.c.limiter.acquire(ctx, s.ex.mailbox, n, s.ex.paid)
+	t, err := s.c.limiter.Acquire(ctx, s.ex.mailbox, n, s.ex.paid)
 	if err != nil {
 		closeBody(req)
 		s.slotErr = err
@@ -358,10 +360,10 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := s.c.rt.RoundTrip(r)
 	if err != nil {
-		t.done()
+		t.Done()
 		return resp, err
 	}
-	if t.p != nil {
+	if s.c.limiter != nil {
 		var ra time.Duration
 		if resp.StatusCode == http.StatusTooManyRequests {
 			// Hold the mailbox for the Retry-After only when this call is
@@ -370,8 +372,8 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 				ra = d
 			}
 		}
-		t.answered(resp.StatusCode, ra)
-		resp.Body = &releasingBody{ReadCloser: resp.Body, t: t}
+		t.Answered(resp.StatusCode, ra)
+		resp.Body = t.DoneWhenRead(resp.Body)
 	}
 	return resp, err
 }

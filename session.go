@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/eventattach/eventattach/internal/pace"
 )
 
 // uploader is one upload session in progress. Every request it makes goes
@@ -199,13 +201,13 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 		}
 		from, to := u.offset, u.bufEnd()
 		// Pacing: the chunk's bytes wait for room in the mailbox's budgets
-		// before its ChunkTimeout starts (concurrency.go).
-		paid, err := u.c.limiter.prepay(ctx, u.mailbox, to-from)
+		// before its ChunkTimeout starts (internal/pace).
+		paid, err := u.c.limiter.Prepay(ctx, u.mailbox, to-from)
 		if err != nil {
 			return nil, err
 		}
 		ch := u.put(ctx, from, to, paid)
-		paid.release()
+		paid.Release()
 		switch {
 		case ch.err == nil && ch.location != "":
 			u.offset = to
@@ -247,7 +249,7 @@ type chunk struct {
 
 // put sends buf's bytes [from, to) of the file to the upload URL, without
 // any Authorization header, each attempt bounded by FileUpload.ChunkTimeout.
-func (u *uploader) put(ctx context.Context, from, to int64, paid *prepaid) chunk {
+func (u *uploader) put(ctx context.Context, from, to int64, paid *pace.Prepaid) chunk {
 	var ch chunk
 	defer u.c.traceChunk(&ctx, from, to, u.f.Size).end(&ch.err)
 	if to == u.f.Size {
