@@ -134,7 +134,7 @@ func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io
 		st := u.status(ctx)
 		switch {
 		case st.err == nil && len(st.ranges) > 0:
-			n, _, err := parseFirst(st.ranges, state.Size)
+			n, err := parseFirst(st.ranges, state.Size)
 			if err != nil {
 				return nil, err
 			}
@@ -231,5 +231,5 @@ func (u *uploader) foundWhole(ctx context.Context, content io.ReadSeeker) (*File
 // run's handling of a cancel and of a failure.
 func (u *uploader) sendFrom(ctx context.Context) (*FileAttachment, error) {
 	u.progress()
-	return u.finish(ctx, u.send)
+	return u.finish(ctx)
 }

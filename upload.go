@@ -9,20 +9,13 @@ import (
 	"time"
 )
 
-// Upload sessions: files from MaxAddFileSize up to MaxUploadSize go to Graph in
-// chunks. The session is opened on the event's documented session route
-// (/me/events/{id} or /users/{id}/events/{id}, whatever route built the
-// event), the chunks are PUT in order to the pre-authenticated upload URL
-// Graph returns, and the last one answers 201 with the attachment's id.
-//
-// What this file guarantees, and msgraph-sdk-go's LargeFileUploadTask does
-// not: ctx is honoured everywhere and a cancelled or failed upload deletes
-// its session; any io.Reader works and is streamed through one reused chunk
-// buffer (nothing the size of the file is held); the bearer token never goes
-// to the upload host; a failed chunk is retried with backoff, resuming from
-// the server's nextExpectedRanges, so no byte is sent twice once the server
-// has it and none is skipped; and the upload URL's authtoken appears in no
-// log record and no error.
+// Upload: files under MaxAddFileSize go in one POST (AddFile); larger ones
+// up to MaxUploadSize through an upload session on the event's documented
+// session route (/me/events/{id} or /users/{id}/events/{id}). The uploader
+// streams the content through one reused chunk buffer, PUTs each chunk to
+// the pre-authenticated upload URL without the bearer token, and ends with
+// the final chunk's 201; a failed or cancelled upload deletes its session.
+// The upload URL's authtoken appears in no log record and no error.
 
 const (
 	// ChunkSizeUnit is the granularity of upload chunks. The multiple of

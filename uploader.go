@@ -3,7 +3,6 @@ package eventattach
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +18,9 @@ import (
 
 	"github.com/eventattach/eventattach/internal/pace"
 )
+
+// The uploader: the chunk loop of one upload, from the first byte (Upload)
+// or a saved state (ResumeUpload) to the attachment.
 
 // uploader is one upload session in progress. Every request it makes goes
 // through the engine (send) with the upload's one client-request-id.
@@ -65,14 +64,14 @@ func (u *uploader) run(ctx context.Context, sessionURL string) (*FileAttachment,
 	if err := u.open(ctx, sessionURL); err != nil {
 		return nil, err
 	}
-	return u.finish(ctx, u.send)
+	return u.finish(ctx)
 }
 
 // finish runs send and settles how it ended: a cancel after the last chunk
 // is checked, a cancel with checkpoints keeps the session, and any other
 // failure deletes it.
-func (u *uploader) finish(ctx context.Context, send func(context.Context) (*FileAttachment, error)) (*FileAttachment, error) {
-	att, err := send(ctx)
+func (u *uploader) finish(ctx context.Context) (*FileAttachment, error) {
+	att, err := u.send(ctx)
 	if err != nil && u.sentLast && ctx.Err() != nil {
 		// ctx ended after the last chunk went out: it may have completed the
 		// attachment. Look (for a few seconds of grace) before reporting a
@@ -96,85 +95,6 @@ func (u *uploader) finish(ctx context.Context, send func(context.Context) (*File
 		return nil, u.abandon(ctx, err)
 	}
 	return att, nil
-}
-
-// open creates the session and the chunk buffer.
-func (u *uploader) open(ctx context.Context, sessionURL string) error {
-	u.sessionURL = sessionURL
-	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
-	u.digest, u.ackSum = sha256.New(), sha256.New()
-	return u.createSession(ctx)
-}
-
-// createSession is POST createUploadSession. Sending it twice is harmless
-// (an orphaned session holds nothing and expires on its own), so the engine
-// retries it like a GET.
-func (u *uploader) createSession(ctx context.Context) error {
-	payload, err := json.Marshal(createSessionJSON{attachmentItemJSON{
-		AttachmentType: "file", Name: u.f.Name, Size: u.f.Size,
-		ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID,
-	}})
-	if err != nil {
-		return err
-	}
-	var sess sessionJSON
-	err = u.c.do(ctx, &exchange{
-		method:      http.MethodPost,
-		url:         u.sessionURL,
-		mailbox:     u.mailbox,
-		requestID:   u.requestID,
-		body:        func() (io.Reader, error) { return bytes.NewReader(payload), nil },
-		bodyLen:     int64(len(payload)),
-		contentType: "application/json",
-		okStatus:    http.StatusCreated,
-		decode: func(resp *http.Response) error {
-			if err := json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess); err != nil {
-				return fmt.Errorf("eventattach: decoding the upload session: %w", err)
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return err
-	}
-	if err := u.setURL(sess.UploadURL); err != nil {
-		return err
-	}
-	u.expires, _ = time.Parse(time.RFC3339Nano, sess.ExpirationDateTime)
-	if len(sess.NextExpectedRanges) > 0 {
-		next, _, err := u.nextExpected(sess.NextExpectedRanges)
-		if err != nil {
-			return u.abandon(ctx, err)
-		}
-		u.offset = next
-	}
-	u.log(ctx, slog.LevelDebug, "upload session opened", slog.Int64("size", u.f.Size), slog.Int("chunkSize", len(u.buf)))
-	u.checkpoint()
-	return nil
-}
-
-// setURL checks the upload URL: https, or http on loopback when the client
-// itself talks to a loopback server (graphtest). Its query values are
-// secrets from now on.
-func (u *uploader) setURL(raw string) error {
-	if raw == "" {
-		return errors.New("eventattach: the upload session has no uploadUrl")
-	}
-	p, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("eventattach: the upload URL %s does not parse", redact(raw))
-	}
-	u.secrets = append(u.secrets, secretsOf(raw)...)
-	switch {
-	case p.Host == "" || p.User != nil:
-		return fmt.Errorf("eventattach: refusing upload URL %s: it needs a host and no user info", redact(raw))
-	case p.Scheme == "https":
-	case p.Scheme == "http" && u.c.loopback && isLoopback(p.Hostname()):
-	default:
-		return fmt.Errorf("eventattach: refusing upload URL %s: it must be https", redact(raw))
-	}
-	u.url = raw
-	return nil
 }
 
 // send uploads the chunks and returns the created attachment: it PUTs the
@@ -210,8 +130,7 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 		paid.Release()
 		switch {
 		case ch.err == nil && ch.location != "":
-			u.offset = to
-			u.progress()
+			u.moveTo(to)
 			return u.created(ctx, ch.location)
 		case ch.err == nil && ch.over:
 			// The session is over without a 201 this upload read.
@@ -229,7 +148,6 @@ func (u *uploader) send(ctx context.Context) (*FileAttachment, error) {
 			if err := u.createSession(ctx); err != nil {
 				return nil, err
 			}
-			u.offset = 0
 		case ch.answer != nil && ch.action == stop:
 			return u.refused(ctx, ch)
 		default:
@@ -280,7 +198,7 @@ func (u *uploader) put(ctx context.Context, from, to int64, paid *pace.Prepaid) 
 			if err := json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess); err != nil {
 				return err
 			}
-			if next, _, err := parseFirst(sess.NextExpectedRanges, u.f.Size); err != nil || next == from {
+			if next, err := parseFirst(sess.NextExpectedRanges, u.f.Size); err != nil || next == from {
 				// Nothing of the chunk taken (or no account of it): as
 				// unsure as a lost answer.
 				return fmt.Errorf("eventattach: the upload session took none of bytes %d-%d", from, to-1)
@@ -330,7 +248,7 @@ func (u *uploader) askSession(ctx context.Context, from, to int64, last *GraphEr
 	case len(st.ranges) == 0:
 		return false, u.failed(errors.New("eventattach: the upload session answered without nextExpectedRanges"))
 	}
-	next, _, err := parseFirst(st.ranges, u.f.Size)
+	next, err := parseFirst(st.ranges, u.f.Size)
 	if err != nil {
 		return false, u.failed(err)
 	}
@@ -339,40 +257,6 @@ func (u *uploader) askSession(ctx context.Context, from, to int64, last *GraphEr
 	}
 	ch.ranges = st.ranges
 	return true, nil
-}
-
-// sessionStatus is what GET of the upload URL said.
-type sessionStatus struct {
-	ranges      []string
-	gone        bool // 404: the session is over (completed, expired or deleted)
-	unsupported bool // 400, 405 or 501: the upload host does not answer GET
-	err         error
-}
-
-// status asks the session which bytes it still needs.
-func (u *uploader) status(ctx context.Context) sessionStatus {
-	var sess sessionJSON
-	out := u.c.send(ctx, &exchange{
-		method:    http.MethodGet,
-		url:       u.url,
-		mailbox:   u.mailbox,
-		requestID: u.requestID,
-		okStatus:  http.StatusOK,
-		decode: func(resp *http.Response) error {
-			return json.NewDecoder(io.LimitReader(resp.Body, maxSessionAnswer)).Decode(&sess)
-		},
-		upload:  true,
-		timeout: u.f.ChunkTimeout,
-	}, u.c.retry.MaxRetries)
-	switch {
-	case out.err == nil:
-		return sessionStatus{ranges: sess.NextExpectedRanges}
-	case out.answer != nil && out.answer.StatusCode == http.StatusNotFound:
-		return sessionStatus{gone: true, err: out.err}
-	case out.answer != nil && slices.Contains([]int{http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotImplemented}, out.answer.StatusCode):
-		return sessionStatus{unsupported: true, err: out.err}
-	}
-	return sessionStatus{err: out.err}
 }
 
 // refused explains a chunk Graph refused for good.
@@ -423,15 +307,13 @@ func (u *uploader) fill(ctx context.Context) error {
 // advance moves the offset to where the session's ranges say it expects
 // the next byte, and reports progress.
 func (u *uploader) advance(ctx context.Context, ranges []string) error {
-	next, _, err := u.nextExpected(ranges)
+	next, err := u.nextExpected(ranges)
 	if err != nil {
 		return err
 	}
 	if next < u.offset {
 		u.log(ctx, slog.LevelWarn, "upload session went back; resending from its offset", slog.Int64("from", next), slog.Int64("had", u.offset))
 	}
-	moved := next != u.offset
-	u.offset = next
 	if next > u.acked {
 		// New bytes acknowledged: they are still in buf (fill runs only once
 		// everything read was acknowledged).
@@ -439,66 +321,18 @@ func (u *uploader) advance(ctx context.Context, ranges []string) error {
 		u.acked = next
 		u.checkpoint()
 	}
-	if moved {
-		u.progress()
-	}
+	u.moveTo(next)
 	return nil
 }
 
-// nextExpected reads the first missing byte from nextExpectedRanges (the
-// lowest start of its entries, see parseRange) and checks it is a byte
-// Upload can send: not one it has already dropped from its buffer, nor one
-// it has not sent yet.
-func (u *uploader) nextExpected(ranges []string) (int64, int64, error) {
-	if len(ranges) == 0 {
-		return 0, 0, errors.New("eventattach: the upload session answered without nextExpectedRanges")
+// moveTo is the one place the offset moves: the next byte the session
+// expects. Progress hears of every move.
+func (u *uploader) moveTo(next int64) {
+	moved := next != u.offset
+	u.offset = next
+	if moved {
+		u.progress()
 	}
-	start, end, err := parseFirst(ranges, u.f.Size)
-	if err != nil {
-		return 0, 0, err
-	}
-	switch {
-	case start > u.bufEnd():
-		return 0, 0, fmt.Errorf("eventattach: the upload session expects byte %d, but only %d were sent", start, u.bufEnd())
-	case start < u.bufStart:
-		return 0, 0, fmt.Errorf("eventattach: the upload session lost bytes it had acknowledged: it expects byte %d, and Content cannot go back before byte %d", start, u.bufStart)
-	}
-	return start, end, nil
-}
-
-// parseRange reads one entry of nextExpectedRanges for a file of size bytes:
-// "N" (from N to the end: what Outlook sends, resources/uploadsession.md),
-// "N-" (the same, as OneDrive writes it) or "N-M" (bytes N to M inclusive).
-// It returns the half-open range [a, b).
-func parseRange(r string, size int64) (int64, int64, error) {
-	as, bs, _ := strings.Cut(strings.TrimSpace(r), "-")
-	a, err := strconv.ParseInt(as, 10, 64)
-	if err != nil || a < 0 || a >= size {
-		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
-	}
-	if bs == "" {
-		return a, size, nil
-	}
-	b, err := strconv.ParseInt(bs, 10, 64)
-	if err != nil || b < a || b >= size {
-		return 0, 0, fmt.Errorf("eventattach: the upload session sent an invalid range %q", r)
-	}
-	return a, b + 1, nil
-}
-
-// parseFirst is the first byte a session lacks, from its ranges.
-func parseFirst(ranges []string, size int64) (int64, int64, error) {
-	first, end := int64(-1), int64(-1)
-	for _, r := range ranges {
-		a, b, err := parseRange(r, size)
-		if err != nil {
-			return 0, 0, err
-		}
-		if first < 0 || a < first {
-			first, end = a, b
-		}
-	}
-	return first, end, nil
 }
 
 func (u *uploader) progress() {
@@ -577,50 +411,8 @@ func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachmen
 	if !ok {
 		return nil, fmt.Errorf("eventattach: the upload session ended but the attachment was not found: %w", cause)
 	}
-	u.offset = u.f.Size
-	u.progress()
+	u.moveTo(u.f.Size)
 	return f, nil
-}
-
-// attachmentIDFromLocation reads the id from a Location ending in
-// Attachments('{id}'), undoing path escaping and OData quote doubling.
-func attachmentIDFromLocation(loc string) (string, bool) {
-	if i := strings.IndexAny(loc, "?#"); i >= 0 {
-		loc = loc[:i]
-	}
-	const key = "attachments('"
-	i := strings.LastIndex(strings.ToLower(loc), key)
-	if i < 0 || !strings.HasSuffix(loc, "')") {
-		return "", false
-	}
-	raw := loc[i+len(key) : len(loc)-2]
-	id, err := url.PathUnescape(raw)
-	if err != nil || id == "" {
-		return "", false
-	}
-	return strings.ReplaceAll(id, "''", "'"), true
-}
-
-// abandon deletes the session (with a short deadline of its own, since ctx
-// may be done) and returns cause, noting a failed delete.
-func (u *uploader) abandon(ctx context.Context, cause error) error {
-	if ctx.Err() != nil && errors.Is(cause, ctx.Err()) {
-		cause = fmt.Errorf("eventattach: upload of %q stopped after %d of %d bytes: %w", u.f.Name, u.offset, u.f.Size, ctx.Err())
-	}
-	if u.url == "" {
-		return cause
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-	defer cancel()
-	out := u.c.send(dctx, &exchange{
-		method: http.MethodDelete, url: u.url, mailbox: u.mailbox, requestID: u.requestID, upload: true,
-	}, u.c.retry.MaxRetries)
-	if out.err == nil || (out.answer != nil && out.answer.StatusCode == http.StatusNotFound) {
-		u.log(ctx, slog.LevelDebug, "upload session deleted")
-		return cause
-	}
-	u.log(ctx, slog.LevelWarn, "deleting the upload session failed", slog.String("error", u.scrubString(out.err.Error())))
-	return fmt.Errorf("%w (deleting the upload session failed: %v)", cause, out.err)
 }
 
 func (u *uploader) scrubString(s string) string { return scrub(s, u.secrets) }
