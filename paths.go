@@ -243,3 +243,76 @@ func (r route) eventID() string {
 	}
 	return ""
 }
+
+// URL templates: a route, or an exchange's URL, with its ids replaced,
+// for span names and attributes (tracing.go).
+
+// template is the route's shape with its ids replaced, e.g.
+// "/users/{id}/calendars/{id}/events/{id}/attachments".
+func (r route) template() string {
+	var b strings.Builder
+	switch r.owner {
+	case ownerMe:
+		b.WriteString("/me")
+	case ownerUser:
+		b.WriteString("/users/{id}")
+	case ownerGroup:
+		b.WriteString("/groups/{id}")
+	}
+	for _, name := range r.names[:r.nNames] {
+		b.WriteByte('/')
+		b.WriteString(segNames[name])
+		if hasID(name) {
+			b.WriteString("/{id}")
+		}
+	}
+	return b.String()
+}
+
+// templateSegments are the fixed segments of Graph URLs this client sends
+// (a nextLink may spell them in another case), and whether an id follows.
+var templateSegments = map[string]bool{
+	"me": false, "users": true, "groups": true, "events": true, "calendar": false,
+	"calendars": true, "calendargroup": false, "calendargroups": true, "attachments": true,
+	"createuploadsession": false, "$value": false,
+}
+
+// urlTemplate is the route template of an exchange's URL: its path below
+// the version root with every id replaced (also OData's users('id') form),
+// no query. An upload URL is "{uploadUrl}": the upload host's path is
+// made of ids.
+func (c *Client) urlTemplate(ex *exchange) string {
+	if ex.upload {
+		return "{uploadUrl}"
+	}
+	p, ok := strings.CutPrefix(ex.url, c.base)
+	if !ok || (p != "" && p[0] != '/') {
+		return "{url}"
+	}
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	var b strings.Builder
+	idNext := false
+	for i, seg := range segs {
+		b.WriteByte('/')
+		name, key, isKey := strings.Cut(seg, "(")
+		lower := strings.ToLower(name)
+		takesID, known := templateSegments[lower]
+		switch {
+		case idNext:
+			b.WriteString("{id}")
+			idNext = false
+		case !known:
+			b.WriteString("{id}")
+		case isKey && key != "":
+			b.WriteString(lower + "({id})")
+		default:
+			b.WriteString(seg)
+			// attachments/createUploadSession has no id in between.
+			idNext = takesID && !(i+1 < len(segs) && strings.EqualFold(segs[i+1], "createUploadSession"))
+		}
+	}
+	return b.String()
+}
