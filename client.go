@@ -1,7 +1,6 @@
 package eventattach
 
 import (
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -317,13 +316,6 @@ func resolvePace(o ClientOptions, maxHold time.Duration) pace.Limits {
 		l.ByteWindow = pace.DefaultByteWindow
 	}
 	return l
-}
-
-func decodeClaims(s string) string {
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-		return string(b)
-	}
-	return s
 }
 
 // sendsToken says whether u is on the Graph origin the client was built for.

@@ -70,3 +70,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// dedupeGrace bounds the last dedupe check of a call whose ctx is already
+// done: long enough for one list, short enough not to hold up a shutdown.
+const dedupeGrace = 5 * time.Second

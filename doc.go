@@ -112,8 +112,10 @@
 // A request that surely was not processed is retried: 429 and 503 (honouring
 // Retry-After), a connection error before the request was written, and a 401
 // with an expired token or a continuous access evaluation challenge (once,
-// with a fresh token). GET and DELETE are also retried after a 504 or another
-// 5xx, a connection lost after writing, or a cut-off answer. Waits follow
+// with a fresh token). GET, DELETE, SendUpdate's PATCH and the POST that
+// opens an upload session (none of which can duplicate an attachment) are
+// also retried after a 504 or another 5xx, a connection lost after writing,
+// or a cut-off answer. Waits follow
 // Retry-After (seconds or an HTTP date), otherwise exponential backoff with
 // jitter from RetryOptions.BaseDelay (500ms), each capped by
 // RetryOptions.MaxDelay (60s), for up to RetryOptions.MaxRetries (4) retries.

@@ -9,7 +9,7 @@ import (
 )
 
 // The inputs of the retry policy (policy.go has the rule): the defaults of
-// RetryOptions, Graph's Retry-After and its claims challenges.
+// RetryOptions and Graph's Retry-After.
 
 const (
 	defaultMaxRetries = 4
@@ -45,24 +45,3 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
-
-// claimsFrom extracts the claims challenge of a CAE 401 (WWW-Authenticate:
-// Bearer ..., error="insufficient_claims", claims="<base64>"), passed to the
-// credential as Graph requires.
-func claimsFrom(h http.Header) string {
-	for _, v := range h.Values("WWW-Authenticate") {
-		i := strings.Index(v, `claims="`)
-		if i < 0 {
-			continue
-		}
-		rest := v[i+len(`claims="`):]
-		if j := strings.IndexByte(rest, '"'); j >= 0 {
-			return decodeClaims(rest[:j])
-		}
-	}
-	return ""
-}
-
-// dedupeGrace bounds the last dedupe check of a call whose ctx is already
-// done: long enough for one list, short enough not to hold up a shutdown.
-const dedupeGrace = 5 * time.Second

@@ -2,7 +2,10 @@ package eventattach
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,8 +48,8 @@ func newTokenCache(cred azcore.TokenCredential, scope string) *tokenCache {
 	return &tokenCache{cred: cred, scope: []string{scope}}
 }
 
-// errCredential marks a failure of the caller's credential, which is never
-// retried by the transport: the credential has its own retries.
+// credentialError marks a failure of the caller's credential, which the
+// engine never retries: the credential has its own retries.
 type credentialError struct{ err error }
 
 func (e *credentialError) Error() string { return "eventattach: getting a token: " + e.err.Error() }
@@ -119,4 +122,28 @@ func (t *tokenCache) invalidate(failed string) {
 		t.header = ""
 	}
 	t.mu.Unlock()
+}
+
+// claimsFrom extracts the claims challenge of a CAE 401 (WWW-Authenticate:
+// Bearer ..., error="insufficient_claims", claims="<base64>"), passed to the
+// credential as Graph requires.
+func claimsFrom(h http.Header) string {
+	for _, v := range h.Values("WWW-Authenticate") {
+		i := strings.Index(v, `claims="`)
+		if i < 0 {
+			continue
+		}
+		rest := v[i+len(`claims="`):]
+		if j := strings.IndexByte(rest, '"'); j >= 0 {
+			return decodeClaims(rest[:j])
+		}
+	}
+	return ""
+}
+
+func decodeClaims(s string) string {
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return string(b)
+	}
+	return s
 }
