@@ -85,16 +85,16 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
 	sent.size, sent.sum = int64(len(f.ContentBytes)), sha256Sum(f.ContentBytes)
 	if addOptions(opts).IfAbsent {
-		defer a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)()
-		found, err := a.findSent(ctx, "", sent, time.Time{})
-		if err != nil {
-			return nil, fmt.Errorf("eventattach: AddFile %q if absent: reading the event: %w", f.Name, err)
+		found, unlock, err := a.ifAbsent(ctx, "AddFile", sent)
+		if err != nil || found != nil {
+			if found != nil {
+				ff := *found.(*FileAttachment)
+				ff.ContentBytes = f.ContentBytes
+				return &ff, nil
+			}
+			return nil, err
 		}
-		if found != nil {
-			ff := *found.(*FileAttachment)
-			ff.ContentBytes = f.ContentBytes
-			return &ff, nil
-		}
+		defer unlock()
 	}
 	err = a.create(ctx, u, body.reader, body.len(), sent, func(resp *http.Response) error {
 		return decodeCreatedFile(resp.Body, out)
@@ -145,16 +145,16 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*Ad
 	out := new(ItemAttachment)
 	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
 	if addOptions(opts).IfAbsent {
-		defer a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)()
-		found, err := a.findSent(ctx, "", sent, time.Time{})
-		if err != nil {
-			return nil, fmt.Errorf("eventattach: AddItem %q if absent: reading the event: %w", i.Name, err)
+		found, unlock, err := a.ifAbsent(ctx, "AddItem", sent)
+		if err != nil || found != nil {
+			if found != nil {
+				fi := *found.(*ItemAttachment)
+				fi.Item = i.Item
+				return &fi, nil
+			}
+			return nil, err
 		}
-		if found != nil {
-			fi := *found.(*ItemAttachment)
-			fi.Item = i.Item
-			return &fi, nil
-		}
+		defer unlock()
 	}
 	body := func() (io.Reader, error) { return bytes.NewReader(payload), nil }
 	err = a.create(ctx, a.r.c.base+path, body, int64(len(payload)), sent, func(resp *http.Response) error {
@@ -214,7 +214,7 @@ func (a Attachments) List(ctx context.Context, _ ...*ListOptions) (_ []Attachmen
 	defer a.traceOp(&ctx, "List").end(&err)
 	defer a.r.inOp("List", http.MethodGet, &err)
 	var all []Attachment
-	_, err = a.list(ctx, "", listSelect, func(att Attachment, _ time.Time) { all = append(all, att) })
+	_, err = a.list(ctx, "", listSelect, func(att Attachment) { all = append(all, att) })
 	return all, err
 }
 
@@ -231,7 +231,7 @@ const maxListPages = 10000
 // list walks every page of GET {route}/attachments?$select={sel} and reports
 // each attachment and the server's clock (from the Date header of the first
 // page) for the dedupe check.
-func (a Attachments) list(ctx context.Context, requestID, sel string, each func(Attachment, time.Time)) (time.Time, error) {
+func (a Attachments) list(ctx context.Context, requestID, sel string, each func(Attachment)) (time.Time, error) {
 	path, err := a.r.path()
 	if err != nil {
 		return time.Time{}, err
@@ -273,7 +273,7 @@ func (a Attachments) list(ctx context.Context, requestID, sel string, each func(
 			if err != nil {
 				return serverNow, fmt.Errorf("eventattach: listing attachments: %w", err)
 			}
-			each(att, serverNow)
+			each(att)
 		}
 		next = page.NextLink
 	}

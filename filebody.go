@@ -38,7 +38,7 @@ type fileBody struct {
 }
 
 func newFileBody(f *FileAttachment) (*fileBody, error) {
-	meta, err := json.Marshal(fileRequestJSON{odataFileAttachment, f.Name, f.ContentType, f.IsInline, f.ContentID, f.ContentLocation})
+	meta, err := json.Marshal(fileRequestJSON{ODataType: odataFileAttachment, Name: f.Name, ContentType: f.ContentType, IsInline: f.IsInline, ContentID: f.ContentID, ContentLocation: f.ContentLocation})
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func sentFile(name, contentType string, isInline bool, contentID string) *sentAt
 // there is no such attachment, and an error when it cannot tell.
 func (a Attachments) findSent(ctx context.Context, requestID string, s *sentAttachment, start time.Time) (Attachment, error) {
 	var cands []candidate
-	collect := func(att Attachment, _ time.Time) {
+	collect := func(att Attachment) {
 		name, _, kind, mod := describe(att)
 		if kind == s.odataType && name == s.name && inline(att) == s.isInline {
 			cands = append(cands, candidate{id: att.AttachmentID(), mod: mod, listed: att})

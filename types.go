@@ -220,7 +220,10 @@ type contactJSON struct {
 
 // MarshalJSON writes f with "@odata.type": "#microsoft.graph.fileAttachment".
 func (f FileAttachment) MarshalJSON() ([]byte, error) {
-	return json.Marshal(fileAttachmentJSON{odataFileAttachment, f.ID, f.Name, f.ContentType, f.Size, f.IsInline, f.LastModifiedDateTime, f.ContentBytes, f.ContentID, f.ContentLocation})
+	return json.Marshal(fileAttachmentJSON{
+		ODataType: odataFileAttachment, ID: f.ID, Name: f.Name, ContentType: f.ContentType, Size: f.Size, IsInline: f.IsInline,
+		LastModifiedDateTime: f.LastModifiedDateTime, ContentBytes: f.ContentBytes, ContentID: f.ContentID, ContentLocation: f.ContentLocation,
+	})
 }
 
 // UnmarshalJSON reads Graph's camelCase fileAttachment, tolerating nulls,
@@ -245,7 +248,10 @@ func (i ItemAttachment) MarshalJSON() ([]byte, error) {
 		}
 		item = b
 	}
-	return json.Marshal(itemAttachmentJSON{odataItemAttachment, i.ID, i.Name, i.ContentType, i.Size, i.IsInline, i.LastModifiedDateTime, item})
+	return json.Marshal(itemAttachmentJSON{
+		ODataType: odataItemAttachment, ID: i.ID, Name: i.Name, ContentType: i.ContentType, Size: i.Size, IsInline: i.IsInline,
+		LastModifiedDateTime: i.LastModifiedDateTime, Item: item,
+	})
 }
 
 // UnmarshalJSON reads Graph's itemAttachment; item is decoded when present
@@ -268,7 +274,10 @@ func (i *ItemAttachment) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes r with "@odata.type": "#microsoft.graph.referenceAttachment".
 func (r ReferenceAttachment) MarshalJSON() ([]byte, error) {
-	return json.Marshal(referenceAttachmentJSON{odataReferenceAttachment, r.ID, r.Name, r.ContentType, r.Size, r.IsInline, r.LastModifiedDateTime, r.SourceURL, r.ProviderType, r.Permission, r.IsFolder})
+	return json.Marshal(referenceAttachmentJSON{
+		ODataType: odataReferenceAttachment, ID: r.ID, Name: r.Name, ContentType: r.ContentType, Size: r.Size, IsInline: r.IsInline,
+		LastModifiedDateTime: r.LastModifiedDateTime, SourceURL: r.SourceURL, ProviderType: r.ProviderType, Permission: r.Permission, IsFolder: r.IsFolder,
+	})
 }
 
 // UnmarshalJSON reads Graph's referenceAttachment.
@@ -283,7 +292,7 @@ func (r *ReferenceAttachment) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes e with "@odata.type": "#microsoft.graph.event".
 func (e Event) MarshalJSON() ([]byte, error) {
-	return json.Marshal(eventJSON{odataEvent, e.Subject, e.Body, e.Start, e.End, e.Location, e.IsAllDay})
+	return json.Marshal(eventJSON{ODataType: odataEvent, Subject: e.Subject, Body: e.Body, Start: e.Start, End: e.End, Location: e.Location, IsAllDay: e.IsAllDay})
 }
 
 // UnmarshalJSON reads Graph's camelCase event.
@@ -298,7 +307,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes m with "@odata.type": "#microsoft.graph.message".
 func (m Message) MarshalJSON() ([]byte, error) {
-	return json.Marshal(messageJSON{odataMessage, m.Subject, m.Body, m.ToRecipients})
+	return json.Marshal(messageJSON{ODataType: odataMessage, Subject: m.Subject, Body: m.Body, ToRecipients: m.ToRecipients})
 }
 
 // UnmarshalJSON reads Graph's camelCase message.
@@ -313,7 +322,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes c with "@odata.type": "#microsoft.graph.contact".
 func (c Contact) MarshalJSON() ([]byte, error) {
-	return json.Marshal(contactJSON{odataContact, c.GivenName, c.Surname, c.DisplayName, c.EmailAddresses})
+	return json.Marshal(contactJSON{ODataType: odataContact, GivenName: c.GivenName, Surname: c.Surname, DisplayName: c.DisplayName, EmailAddresses: c.EmailAddresses})
 }
 
 // UnmarshalJSON reads Graph's camelCase contact.

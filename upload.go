@@ -302,15 +302,26 @@ func (a Attachments) uploadedAlready(ctx context.Context, f FileUpload) (*FileAt
 	}
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
 	sent.size, sent.sum = f.Size, h.Sum(nil)
+	found, unlock, err := a.ifAbsent(ctx, "Upload", sent)
+	if found != nil {
+		return found.(*FileAttachment), nil, nil
+	}
+	return nil, unlock, err
+}
+
+// ifAbsent is IfAbsent for every operation: with the event and name locked
+// in this Client (adds with IfAbsent run one at a time per event and name),
+// it runs the Duplicate check whatever the attachment's age. It returns the
+// attachment found, or the unlock to call once the add is done.
+func (a Attachments) ifAbsent(ctx context.Context, op string, sent *sentAttachment) (Attachment, func(), error) {
 	unlock := a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)
 	found, err := a.findSent(ctx, "", sent, time.Time{})
-	switch {
-	case err != nil:
+	if err != nil || found != nil {
 		unlock()
-		return nil, nil, fmt.Errorf("eventattach: Upload %q if absent: reading the event: %w", f.Name, err)
-	case found != nil:
-		unlock()
-		return found.(*FileAttachment), nil, nil
+		if err != nil {
+			return nil, nil, fmt.Errorf("eventattach: %s %q if absent: reading the event: %w", op, sent.name, err)
+		}
+		return found, nil, nil
 	}
 	return nil, unlock, nil
 }

@@ -32,7 +32,7 @@ func (u *uploader) open(ctx context.Context, sessionURL string) error {
 // (an orphaned session holds nothing and expires on its own), so the engine
 // retries it like a GET.
 func (u *uploader) createSession(ctx context.Context) error {
-	payload, err := json.Marshal(createSessionJSON{attachmentItemJSON{
+	payload, err := json.Marshal(createSessionJSON{AttachmentItem: attachmentItemJSON{
 		AttachmentType: "file", Name: u.f.Name, Size: u.f.Size,
 		ContentType: u.f.ContentType, IsInline: u.f.IsInline, ContentID: u.f.ContentID,
 	}})
