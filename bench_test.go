@@ -155,12 +155,19 @@ func newBenchServer(b *testing.B) *benchServer {
 	return &benchServer{URL: srv.URL, conns: conns.Load}
 }
 
-// TestBenchServerChild is the child process of EVENTATTACH_BENCH_SERVER=proc:
-// it serves benchHandler until its stdin closes. Skipped in normal runs.
-func TestBenchServerChild(t *testing.T) {
-	if os.Getenv("EVENTATTACH_BENCH_CHILD") != "1" {
-		t.Skip("the benchmarks' server process; runs only when they start it")
+// TestMain runs the package's tests, or, started by the benchmarks with
+// EVENTATTACH_BENCH_CHILD=1, their server process instead.
+func TestMain(m *testing.M) {
+	if os.Getenv("EVENTATTACH_BENCH_CHILD") == "1" {
+		benchServerChild()
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// benchServerChild is the child process of EVENTATTACH_BENCH_SERVER=proc:
+// it serves benchHandler until its stdin closes.
+func benchServerChild() {
 	var conns atomic.Int64
 	mux := http.NewServeMux()
 	mux.Handle("/v1.0/", benchHandler())
@@ -180,7 +187,7 @@ func TestBenchServerChild(t *testing.T) {
 }
 
 func newBenchServerProc(b *testing.B) *benchServer {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerChild$", "-test.v=false", "-test.bench=^$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.v=false", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), "EVENTATTACH_BENCH_CHILD=1", "GOMAXPROCS=1")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

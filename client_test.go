@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,14 +151,16 @@ func TestLoggerOneRecordPerAttemptNoSecrets(t *testing.T) {
 }
 
 func TestMailboxConcurrencyCap(t *testing.T) {
-	inFlight, peak := make(chan int, 1), 0
-	inFlight <- 0
+	// The server holds every request until the test lets it go.
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	var inFlight, peak atomic.Int64
 	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
-		n := <-inFlight + 1
-		peak = max(peak, n)
-		inFlight <- n
-		time.Sleep(20 * time.Millisecond)
-		inFlight <- (<-inFlight - 1)
+		n := inFlight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		arrived <- struct{}{}
+		<-release
+		inFlight.Add(-1)
 		reply(201, created201)(w, r)
 	})
 	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.MailboxConcurrency = 2 })
@@ -164,11 +168,22 @@ func TestMailboxConcurrencyCap(t *testing.T) {
 	for range 10 {
 		go func() { _, err := addSmall(c, context.Background()); errs <- err }()
 	}
+	// Two reach the server; the other eight wait for a slot in the client.
+	<-arrived
+	<-arrived
+	for c.limiter.Stats("me").Waiting < 8 {
+		runtime.Gosched()
+	}
+	select {
+	case <-arrived:
+		t.Fatal("a third request reached the server")
+	default:
+	}
+	close(release)
 	for range 10 {
 		require.NoError(t, <-errs)
 	}
-	<-inFlight
-	assert.Equal(t, 2, peak)
+	assert.Equal(t, int64(2), peak.Load())
 
 	// Waiting for a slot honours ctx.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -426,4 +427,23 @@ func TestTracingOffByDefault(t *testing.T) {
 	assert.False(t, c.tracer.Enabled())
 	_, err := c.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: []byte("x")})
 	require.NoError(t, err)
+}
+
+// The attribute names the README documents, as literals: renaming a
+// constant changes what users' dashboards query, so it must fail here.
+func TestTracingAttributeNamesAreTheDocumentedOnes(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	for constant, literal := range map[string]string{
+		attrNamespace: "az.namespace", attrClientRequestID: "az.client_request_id", attrServiceRequestID: "az.service_request_id",
+		attrOperation: "eventattach.operation", attrRoute: "url.template", attrMethod: "http.request.method",
+		attrStatus: "http.response.status_code", attrResendCount: "http.request.resend_count", attrServerAddress: "server.address",
+		attrErrorType: "error.type", attrGraphCode: "graph.error.code", attrAttempt: "eventattach.attempt",
+		attrWaitMS: "eventattach.wait_ms", attrWaitReason: "eventattach.wait_reason", attrRetryAfter: "eventattach.retry_after",
+		attrChunkOffset: "eventattach.chunk.offset", attrChunkLength: "eventattach.chunk.length", attrUploadSize: "eventattach.upload.size",
+		attrCheckResult: "eventattach.duplicate_check.result",
+	} {
+		assert.Equal(t, literal, constant)
+		assert.Contains(t, string(readme), "`"+literal+"`", "the README documents %s", literal)
+	}
 }

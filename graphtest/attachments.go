@@ -29,8 +29,8 @@ const MaxAttachmentSize = 3 << 20
 // n + 158 + n*4.5% (integer), which gives exactly the 178 of the seed's 20
 // bytes (event-post-attachments.md), 3,640,229 for the large-attachment doc's
 // 3,483,322 bytes (Graph said 3,640,066) and 1,010 for 816 bytes (a user saw
-// 1,053, microsoft-graph-docs#9796). Source: GRAPH-FACTS row "size is not the
-// file's byte count".
+// 1,053, microsoft-graph-docs#9796).
+// Source: GRAPH-FACTS.md, Adding attachments (add-6; event-post-attachments.md, microsoft-graph-docs#9796).
 func fileAttachmentSize(n int64) int64 { return n + 158 + n*45/1000 }
 
 // itemAttachmentSize is the size reported for an item attachment whose item,
@@ -90,8 +90,8 @@ func (s *Server) createAttachment(c *call, mb *Mailbox, ev *event) {
 	if bad == nil {
 		var a *attachment
 		if a, bad = s.parseAttachment(o); bad == nil {
-			// Source: GRAPH-FACTS.md, Recurring events (research R2 Q2.8
-			// [unknown]: Options.OccurrenceWrites).
+			// Source: GRAPH-FACTS.md, Recurring events (recur-1; [unknown]:
+			// Options.OccurrenceWrites).
 			if s.refuseOccurrenceWrite(c, ev) {
 				return
 			}
@@ -130,16 +130,16 @@ func (s *Server) parseAttachment(o jsonObject) (*attachment, *badBody) {
 			// The beta properties (resources/referenceattachment.md, beta).
 			known = append(known, "sourceUrl", "providerType", "permission", "isFolder", "thumbnailUrl", "previewUrl")
 		}
-		// Source: GRAPH-FACTS.md, Reference attachments (referenceattachment.md
-		// v1.0 lists only the base properties; sending sourceUrl to v1.0 is
-		// [unknown]: Options.ReferenceSourceURLAccepted).
+		// Source: GRAPH-FACTS.md, Reference attachments (ref-2, ref-5;
+		// referenceattachment.md v1.0 lists only the base properties; sending
+		// sourceUrl to v1.0 is [unknown]: Options.ReferenceSourceURLAccepted).
 		if bad = o.onlyKnown("microsoft.graph.referenceAttachment", known...); bad == nil && isNull(o["sourceUrl"]) {
-			// Source: GRAPH-FACTS.md, Reference attachments (msgraph-sdk-dotnet#634).
+			// Source: GRAPH-FACTS.md, Reference attachments (ref-4; msgraph-sdk-dotnet#634).
 			bad = bodyErr("ErrorInvalidProperty", "The property 'SourceUrl' is required when creating the entity.")
 		}
 	case "", "microsoft.graph.attachment":
-		// Source: GRAPH-FACTS row "No @odata.type … 422 UnprocessableType"
-		// (msgraph-sdk-android#72, msgraph-typescript-typings#104).
+		// Source: GRAPH-FACTS.md, Adding attachments (add-7;
+		// msgraph-sdk-android#72, msgraph-typescript-typings#104).
 		return nil, &badBody{status: http.StatusUnprocessableEntity, code: "UnprocessableType",
 			msg: "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'"}
 	default:
@@ -193,8 +193,8 @@ func parseFile(o jsonObject, a *attachment) *badBody {
 		return bad
 	}
 	if !ok {
-		// Source: GRAPH-FACTS row "No contentBytes on a fileAttachment: 400
-		// ErrorRequiredPropertyMissing" (msgraph-sdk-python#667).
+		// No contentBytes on a fileAttachment: 400 ErrorRequiredPropertyMissing.
+		// Source: GRAPH-FACTS.md, Adding attachments (add-8; msgraph-sdk-python#667).
 		return bodyErr("ErrorRequiredPropertyMissing", "Required property is missing.")
 	}
 	content, err := base64.StdEncoding.Strict().DecodeString(b64)
@@ -204,9 +204,9 @@ func parseFile(o jsonObject, a *attachment) *badBody {
 		err = errors.New("line breaks in base64")
 	}
 	if err != nil {
-		// contentBytes is Edm.Binary: bad base64 fails deserialisation (GRAPH-FACTS
-		// row "A body Graph cannot parse"; users report this very case, third-party
-		// notes only).
+		// contentBytes is Edm.Binary: bad base64 fails deserialisation (users
+		// report this very case, third-party notes only).
+		// Source: GRAPH-FACTS.md, Adding attachments (add-8).
 		return bodyErr("UnableToDeserializePostBody", "were unable to deserialize ")
 	}
 	if a.ContentType == "" {
@@ -264,7 +264,7 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 	}
 	o = append(o, kv{"@odata.type", a.ODataType})
 	if a.ODataType == fileType && a.ContentType != "" && how != asCreated {
-		// Source: GRAPH-FACTS.md, Reading (concepts/outlook-large-attachments.md
+		// Source: GRAPH-FACTS.md, Reading (read-6, read-8; concepts/outlook-large-attachments.md
 		// Step 4; alcionai/corso#5419): on every file attachment, in lists
 		// and single GETs, whatever $select says; the POST's 201 has none
 		// (event-post-attachments.md). No @odata.etag on attachments
@@ -280,7 +280,7 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 			o = append(o, kv{k, v})
 		}
 	}
-	// Source: GRAPH-FACTS.md, Reading (attachment-get.md; corso#5419):
+	// Source: GRAPH-FACTS.md, Reading (read-9; attachment-get.md; corso#5419):
 	// whole seconds with Z.
 	add("lastModifiedDateTime", graphTime(a.LastModifiedDateTime))
 	add("name", a.Name)
@@ -288,14 +288,14 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 	add("size", a.Size)
 	add("isInline", a.IsInline)
 	if a.ODataType == fileType {
-		// Source: GRAPH-FACTS.md, Reading (attachment-get.md;
+		// Source: GRAPH-FACTS.md, Reading (read-5, read-7; attachment-get.md;
 		// microsoft-graph-docs#3278): contentId null unless set,
 		// contentLocation always null.
 		add("contentId", nullable(a.ContentID))
 		add("contentLocation", nil)
 		// Encoded only when asked for: a metadata list over 150 MiB files
 		// must stay cheap. Source: GRAPH-FACTS.md, Reading
-		// (wisecom-oy/atlas#24 [user]): a list without $select leaves
+		// (read-11; wisecom-oy/atlas#24 [user]): a list without $select leaves
 		// contentBytes out of files over Options.ListContentBytesLimit.
 		bigInList := !entity && sel == nil && s.opts.ListContentBytesLimit > 0 &&
 			int64(len(a.Content)) > s.opts.ListContentBytesLimit
@@ -303,8 +303,8 @@ func (s *Server) attachmentJSON(mb *Mailbox, ev *event, a *attachment, sel map[s
 			o = append(o, kv{"contentBytes", base64.StdEncoding.EncodeToString(a.Content)})
 		}
 	}
-	// A reference attachment has only the base properties on v1.0. Source:
-	// GRAPH-FACTS.md, Reference attachments (resources/referenceattachment.md).
+	// A reference attachment has only the base properties on v1.0.
+	// Source: GRAPH-FACTS.md, Reference attachments (ref-2; resources/referenceattachment.md).
 	return o
 }
 
@@ -342,8 +342,9 @@ func parseQuery(c *call, allowed ...string) (url.Values, bool) {
 
 // parseSelect reads $select; nil means all properties. A fileAttachment
 // property named plainly is refused, as Graph refuses it: 400
-// RequestBroker--ParseUri (GRAPH-FACTS.md, Query options; microsoft-graph-explorer-v4#3916).
-// Its cast form is taken unless Options.CastSelectUnsupported.
+// RequestBroker--ParseUri. Its cast form is taken unless
+// Options.CastSelectUnsupported.
+// Source: GRAPH-FACTS.md, Query options (query-1, query-2; microsoft-graph-explorer-v4#3916).
 func (s *Server) parseSelect(c *call, q url.Values) (map[string]bool, bool) {
 	if !q.Has("$select") {
 		return nil, true
@@ -384,9 +385,9 @@ func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
 	if !ok {
 		return
 	}
-	// Source: GRAPH-FACTS.md, Query options (concepts/known-issues.md,
+	// Source: GRAPH-FACTS.md, Query options (query-5; concepts/known-issues.md,
 	// microsoft-graph-docs#1974): $filter is ignored, all items come back.
-	// $orderby and $count: [unknown], Options.OrderByCountRefused.
+	// $orderby and $count: query-10 [unknown], Options.OrderByCountRefused.
 	if s.opts.OrderByCountRefused {
 		for _, k := range []string{"$orderby", "$count"} {
 			if q.Has(k) {
@@ -432,7 +433,7 @@ func (s *Server) listAttachments(c *call, mb *Mailbox, ev *event) {
 	atts := slices.Clone(s.shownLocked(ev))
 	s.mu.Unlock()
 	if !paged {
-		// Source: GRAPH-FACTS.md, Query options (msgraph-sdk-powershell#1927,
+		// Source: GRAPH-FACTS.md, Query options (query-6; msgraph-sdk-powershell#1927,
 		// msgraph-metadata#321 [user]): no paging, $top and $skip ignored.
 		top = len(atts)
 	}
@@ -527,7 +528,7 @@ func (s *Server) getAttachmentValue(c *call, ev *event, id string) {
 	}
 	contentType, body := a.ContentType, a.Content
 	if a.ODataType == refType {
-		// Source: GRAPH-FACTS.md, Reference attachments (attachment-get.md:
+		// Source: GRAPH-FACTS.md, Reference attachments (ref-8; attachment-get.md:
 		// 405; the message: microsoft-graph-docs#15766). The code is not
 		// reported; ErrorInvalidRequest is a stand-in.
 		c.fail(http.StatusMethodNotAllowed, "ErrorInvalidRequest",

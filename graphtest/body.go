@@ -44,8 +44,9 @@ func (c *call) failBody(b *badBody) {
 }
 
 // tooLarge is the answer to a body over Options.MaxRequestLength, per
-// Options.RequestTooLarge. Source: GRAPH-FACTS row "The limit is on the whole
-// request (about 4 MiB of JSON)".
+// Options.RequestTooLarge: the limit is on the whole request (about 4 MiB
+// of JSON).
+// Source: GRAPH-FACTS.md, Adding attachments (add-3, add-4, add-5).
 func (s *Server) tooLarge() *badBody { return s.tooLargeAs(s.opts.RequestTooLarge) }
 
 // tooLargeAs is the answer to a too-large body in the given style.
@@ -87,8 +88,8 @@ type jsonObject map[string]json.RawMessage
 func parseJSONObject(data []byte) (jsonObject, *badBody) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var o jsonObject
-	// Source: GRAPH-FACTS row "A body Graph cannot parse: 400
-	// UnableToDeserializePostBody"; the message is Outlook's, verbatim
+	// Source: GRAPH-FACTS.md, Adding attachments (add-8; msgraph-sdk-python#667):
+	// 400 UnableToDeserializePostBody; the message is Outlook's, verbatim
 	// (GNOME/evolution-ews src/Microsoft365/camel/camel-m365-folder.c).
 	if err := dec.Decode(&o); err != nil || o == nil {
 		return nil, bodyErr("UnableToDeserializePostBody", "were unable to deserialize ")

@@ -26,24 +26,24 @@ type errorShape int
 const (
 	// shapeGraph is Graph's documented error: code, message and innerError
 	// {date, request-id, client-request-id}.
-	// Source: GRAPH-FACTS.md, Errors and throttling (concepts/errors.md [doc]; microsoft-graph-docs-contrib#710).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-4, err-16; concepts/errors.md [doc]; microsoft-graph-docs-contrib#710).
 	shapeGraph errorShape = iota
 	// shapePlain is {"error":{"code","message"}} without innerError.
-	// Source: GRAPH-FACTS.md, Upload sessions (msgraph-sdk-java-core#445, microsoft-graph-docs-contrib#2561 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-16; msgraph-sdk-java-core#445, microsoft-graph-docs-contrib#2561 [user]).
 	shapePlain
 	// shapeOAuth is the upload host's 401: innerError has the OAuth event's
 	// ids instead of Graph's request ids.
-	// Source: GRAPH-FACTS.md, Upload sessions (msgraph-sdk-dotnet#2239, msgraph-sdk-java-core#445 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-16; msgraph-sdk-dotnet#2239, msgraph-sdk-java-core#445 [user]).
 	shapeOAuth
 	// shapeEmpty is no body at all (Content-Length: 0, no Content-Type).
-	// Source: GRAPH-FACTS.md, Errors and throttling (gaiin-platform/amplify-genai-backend#381, msgraph-sdk-javascript#260 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-9; gaiin-platform/amplify-genai-backend#381) and Adding attachments (add-3; msgraph-sdk-javascript#260 [user]).
 	shapeEmpty
 )
 
 // errorShapeFor is the shape of the call's own errors: Graph's on the Graph
 // listener; on the upload listener (Outlook's host) code and message only,
 // except a 401, whose innerError carries oAuthEventOperationId.
-// Source: GRAPH-FACTS.md, Upload sessions (msgraph-sdk-java-core#445, microsoft-graph-docs-contrib#2561 [user]).
+// Source: GRAPH-FACTS.md, Errors and throttling (err-16; msgraph-sdk-java-core#445, microsoft-graph-docs-contrib#2561 [user]).
 func (c *call) errorShapeFor(status int) errorShape {
 	switch {
 	case !c.upload:
@@ -107,10 +107,10 @@ func writeErrorMsg(w http.ResponseWriter, shape errorShape, status int, code, ms
 func defaultMessage(status int, code string) string {
 	switch code {
 	case "MailboxInfoStale":
-		// Source: GRAPH-FACTS.md, Errors and throttling (devblogs.microsoft.com error-improvement-for-invalid-x-anchormailbox [doc]).
+		// Source: GRAPH-FACTS.md, Errors and throttling (err-17; devblogs.microsoft.com error-improvement-for-invalid-x-anchormailbox [doc]).
 		return "Mailbox info is stale."
 	case "ErrorInternalServerError":
-		// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-explorer-v4#2943 [user]).
+		// Source: GRAPH-FACTS.md, Errors and throttling (err-12; microsoft-graph-explorer-v4#2943 [user]).
 		return "An internal server error occurred. The operation failed."
 	}
 	return http.StatusText(status)

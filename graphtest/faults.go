@@ -84,7 +84,8 @@ type Fault struct {
 
 // FaultBody is the shape of an injected error's body. Graph's documented
 // shape is the default; the others are what users have pasted from 5xx
-// answers (GRAPH-FACTS.md, Errors and throttling).
+// answers.
+// Source: GRAPH-FACTS.md, Errors and throttling (err-4, err-8 to err-12, err-17).
 type FaultBody int
 
 const (
@@ -97,24 +98,24 @@ const (
 	// 503 MailboxInfoStale (Code "MailboxInfoStale", message "Mailbox info
 	// is stale.") and 500 ErrorInternalServerError on DELETE of an
 	// attachment were pasted.
-	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-explorer-v4#3143, #2943 [user]; devblogs.microsoft.com MailboxInfoStale [doc]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-11, err-12, err-17; microsoft-graph-explorer-v4#3143, #2943 [user]; devblogs.microsoft.com MailboxInfoStale [doc]).
 	FaultBodyPlain
 	// FaultBodyUnknownError is code "UnknownError" (unless Code is set)
 	// with an empty message "" and Graph's innerError: the usual 504 (also
 	// 502, 503) from the Outlook workload. Such 504s carry no Retry-After
 	// (leave RetryAfter "").
-	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-docs#5288, #2505; microsoft-graph-explorer-v4#1918; msgraph-sdk-design PR#2 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-7, err-8, err-10; microsoft-graph-docs#5288, #2505; microsoft-graph-explorer-v4#1918; msgraph-sdk-design PR#2 [user]).
 	FaultBodyUnknownError
 	// FaultBodyEmpty is no body at all: Content-Length 0 and no
 	// Content-Type, as a 504 after ~30 s and a 500 on a too-large POST were
 	// seen.
-	// Source: GRAPH-FACTS.md, Errors and throttling (gaiin-platform/amplify-genai-backend#381, msgraph-sdk-javascript#260 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-9; gaiin-platform/amplify-genai-backend#381) and Adding attachments (add-3; msgraph-sdk-javascript#260 [user]).
 	FaultBodyEmpty
 	// FaultBodyHTMLGateway is code "UnknownError" (unless Code is set) whose
 	// message is an Azure Application Gateway HTML page ("502 Bad Gateway",
 	// or the status's own title), with Graph's innerError (assumed: the
 	// paste shows code and message only).
-	// Source: GRAPH-FACTS.md, Errors and throttling (microsoft-graph-docs#10791 [user]).
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-10; microsoft-graph-docs#10791 [user]).
 	FaultBodyHTMLGateway
 )
 

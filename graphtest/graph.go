@@ -20,7 +20,7 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 	if rt.target == targetUploadSession && !s.takesSessions(rt) {
-		// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown], assumed).
+		// Source: GRAPH-FACTS.md, Routes (route-6, route-8; attachment-createuploadsession.md [doc]; elsewhere [unknown], assumed).
 		// Documented only on /me/events/{id} and /users/{id}/events/{id}.
 		if s.opts.UndocumentedSessionRoutes == SessionRoutesNotFound && rt.owner != ownerGroup {
 			c.fail(http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -47,7 +47,7 @@ func (s *Server) handleGraph(c *call) {
 		return
 	}
 	if mb.noMailbox {
-		// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666 [user]).
+		// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-1, mbx-2; KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666 [user]).
 		c.fail(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", s.opts.NoMailboxMessage)
 		return
 	}
@@ -157,7 +157,7 @@ func (s *Server) unknownOwner(c *call, rt *route) {
 	if rt.owner == ownerUser {
 		switch s.opts.UnknownUser {
 		case UnknownUserInvalidUser:
-			// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, microsoft-graph-explorer-v4#4038 [user]).
+			// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-4; microsoft-graph-docs#7909, microsoft-graph-explorer-v4#4038 [user]).
 			// A UPN is echoed as sent, an object id as {id}@{tenantId}.
 			id := rt.ownerID
 			if !strings.Contains(id, "@") {
@@ -166,7 +166,7 @@ func (s *Server) unknownOwner(c *call, rt *route) {
 			c.fail(http.StatusNotFound, "ErrorInvalidUser", "The requested user '"+id+"' is invalid.")
 			return
 		case UnknownUserResourceNotFound:
-			// Source: GRAPH-FACTS.md, Mailboxes and users (msgraph-sdk-java#260 [user]).
+			// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-5; msgraph-sdk-java#260 [user]).
 			c.fail(http.StatusNotFound, "ResourceNotFound", "Resource could not be discovered.")
 			return
 		}

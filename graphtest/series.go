@@ -12,7 +12,7 @@ import (
 // attachments on occurrences, so what a read or a write of an occurrence
 // does follows Options.OccurrenceHidesMasterAttachments and
 // Options.OccurrenceWrites. Source: GRAPH-FACTS.md, Recurring events
-// (research R2 Q2: [unknown] for Graph; MS-OXOCAL [doc]; NexJ [user]).
+// (recur-1 to recur-4, recur-6: [unknown] for Graph; MS-OXOCAL [doc]; NexJ [user]).
 
 // eventKind is Graph's event type property.
 type eventKind int

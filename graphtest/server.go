@@ -32,51 +32,57 @@ type Options struct {
 	// it) and an @odata.nextLink with a $skiptoken for the rest. 0 (or a
 	// negative value), the default, answers every attachment in one page
 	// with no nextLink and ignores $top and $skip, as users report for
-	// message attachments (GRAPH-FACTS.md, Query options:
-	// msgraph-sdk-powershell#1927, msgraph-metadata#321; nothing is
-	// reported for events). Clients must still follow a nextLink if one
-	// ever comes; this option lets a test check that they do.
+	// message attachments (msgraph-sdk-powershell#1927,
+	// msgraph-metadata#321; nothing is reported for events). Clients must
+	// still follow a nextLink if one ever comes; this option lets a test
+	// check that they do.
+	// Source: GRAPH-FACTS.md, Query options (query-6, query-7).
 	PageSize int
 	// OrderByCountRefused makes $orderby and $count on an attachment list
 	// answer 400 BadRequest. Nobody reports what Graph does with them
-	// (GRAPH-FACTS.md, Query options [unknown]); by default they are
-	// silently ignored like $filter, $top and $skip: the list comes in
-	// creation order and carries no @odata.count.
+	// ([unknown]); by default they are silently ignored like $filter, $top
+	// and $skip: the list comes in creation order and carries no
+	// @odata.count.
+	// Source: GRAPH-FACTS.md, Query options (query-10).
 	OrderByCountRefused bool
 	// ListContentBytesLimit is the largest file (in bytes of content) whose
 	// contentBytes a list without $select includes; larger files come
 	// without contentBytes (read them with GET .../attachments/{id} or
 	// /$value). Users report this from about 3 MB on, for message
-	// attachments (GRAPH-FACTS.md, Reading: wisecom-oy/atlas#24); Microsoft
-	// documents nothing. 0 means 3,000,000 bytes; a negative value always
-	// includes contentBytes. A single GET always includes them.
+	// attachments (wisecom-oy/atlas#24); Microsoft documents nothing. 0
+	// means 3,000,000 bytes; a negative value always includes contentBytes.
+	// A single GET always includes them.
+	// Source: GRAPH-FACTS.md, Reading (read-10, read-11, read-12).
 	ListContentBytesLimit int64
 	// ReferenceSourceURLAccepted makes POST .../attachments take a
 	// #microsoft.graph.referenceAttachment with a sourceUrl (201; reads
 	// still show only the v1.0 base properties). The v1.0 schema has no
-	// sourceUrl and nobody reports sending one to v1.0 (GRAPH-FACTS.md,
-	// Reference attachments [unknown]), so by default it is refused as an
-	// unknown property: 400 RequestBodyRead. Without sourceUrl the POST
-	// answers 400 ErrorInvalidProperty either way (msgraph-sdk-dotnet#634).
-	// Tests can seed reference attachments with Event.AddReferenceAttachment.
+	// sourceUrl and nobody reports sending one to v1.0 ([unknown]), so by
+	// default it is refused as an unknown property: 400 RequestBodyRead.
+	// Without sourceUrl the POST answers 400 ErrorInvalidProperty either way
+	// (msgraph-sdk-dotnet#634). Tests can seed reference attachments with
+	// Event.AddReferenceAttachment.
+	// Source: GRAPH-FACTS.md, Reference attachments (ref-2, ref-4, ref-5).
 	ReferenceSourceURLAccepted bool
 	// OccurrenceWrites is what adding an attachment (POST or
 	// createUploadSession) to an occurrence of a recurring series does.
-	// Graph documents nothing (GRAPH-FACTS.md, Recurring events [unknown]);
-	// the default, OccurrenceBecomesException, leans on Exchange's storage
-	// model (MS-OXOCAL: an exception is its own item with its own
-	// attachments): the occurrence becomes an exception that starts with no
-	// attachments of its own and gets the new one.
+	// Graph documents nothing ([unknown]); the default,
+	// OccurrenceBecomesException, leans on Exchange's storage model
+	// (MS-OXOCAL: an exception is its own item with its own attachments):
+	// the occurrence becomes an exception that starts with no attachments
+	// of its own and gets the new one.
+	// Source: GRAPH-FACTS.md, Recurring events (recur-1, recur-3, recur-4).
 	OccurrenceWrites OccurrenceStyle
 	// OccurrenceHidesMasterAttachments makes an occurrence (not yet an
-	// exception) list no attachments. Undocumented (GRAPH-FACTS.md,
-	// Recurring events [unknown]); by default an occurrence shows its
-	// series master's attachments, as it is a view of the master until it
-	// is changed (microsoft-graph-docs#1795 saw that for attendees).
-	// Exceptions always show only their own.
+	// exception) list no attachments. Undocumented ([unknown]); by default
+	// an occurrence shows its series master's attachments, as it is a view
+	// of the master until it is changed (microsoft-graph-docs#1795 saw that
+	// for attendees). Exceptions always show only their own.
+	// Source: GRAPH-FACTS.md, Recurring events (recur-2, recur-6).
 	OccurrenceHidesMasterAttachments bool
 	// UploadSessionTTL is how long an upload session lives; 0 means 24h. Not
-	// documented (GRAPH-FACTS [unknown]).
+	// documented ([unknown]).
+	// Source: GRAPH-FACTS.md, Upload sessions (up-23).
 	UploadSessionTTL time.Duration
 	// PascalCaseUploads makes the answers of the upload URL (chunks and GET)
 	// use "ExpirationDateTime" and "NextExpectedRanges", both PascalCase, as
@@ -95,13 +101,14 @@ type Options struct {
 	// CastSelectUnsupported makes $select refuse fileAttachment properties
 	// in their cast form (microsoft.graph.fileAttachment/contentId) too.
 	// Public code sends that form to Graph's attachment lists; no Microsoft
-	// page documents it (GRAPH-FACTS.md, Query options), so a client needs a
-	// fallback. By default the cast form is taken.
+	// page documents it, so a client needs a fallback. By default the cast
+	// form is taken.
+	// Source: GRAPH-FACTS.md, Query options (query-2; elie222/inbox-zero#3078).
 	CastSelectUnsupported bool
 	// UploadStatusUnsupported makes GET on an upload URL answer 405. Whether
 	// Outlook answers GET with the session's status is not documented
-	// (GRAPH-FACTS [unknown]); by default the server answers it like a chunk
-	// answer.
+	// ([unknown]); by default the server answers it like a chunk answer.
+	// Source: GRAPH-FACTS.md, Upload sessions (up-21, up-22).
 	UploadStatusUnsupported bool
 	// UploadAudienceErrorCode is error.code of the 401 a request carrying an
 	// Authorization header gets on the upload listener; "" means
@@ -121,7 +128,7 @@ type Options struct {
 	// attachment-createuploadsession.md: "between 3 MB and 150 MB"); a user
 	// measured 2 MiB, 2,097,152 bytes (msgraph-sdk-java PR#52, [user]): set
 	// 2<<20 to model that. A negative value means no minimum.
-	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; msgraph-sdk-java PR#52 [user]).
+	// Source: GRAPH-FACTS.md, Upload sessions (up-2, up-16; attachment-createuploadsession.md [doc]; msgraph-sdk-java PR#52 [user]).
 	MinUploadSize int64
 	// MinUploadSizeStatus is the status of that error, which nobody
 	// documents; 0 means 400.
@@ -140,17 +147,17 @@ type Options struct {
 	// 0 means MaxChunkSize (4 MiB: "up to 4 MB each time",
 	// attachment-createuploadsession.md), a negative value means no limit.
 	// What Outlook answers over 4 MB is not documented nor reported
-	// (GRAPH-FACTS [unknown]); Microsoft's .NET and Java SDKs default to
+	// ([unknown]); Microsoft's .NET and Java SDKs default to
 	// 5 MiB slices, which suggests it may accept them: set -1 to model
 	// that. Chunks need not be multiples of 320 KiB, a OneDrive/SharePoint
 	// rule only.
-	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; msgraph-sdk-dotnet-core LargeFileUploadTask.cs [code]).
+	// Source: GRAPH-FACTS.md, Chunk sizes (chunk-1, chunk-4, chunk-5, chunk-6; attachment-createuploadsession.md [doc]; msgraph-sdk-dotnet-core LargeFileUploadTask.cs [code]).
 	MaxChunkSize int64
 	// ChunkTooLarge picks the answer to a chunk over MaxChunkSize; the
 	// default, TooLargeBadRequest, is assumed to be the Graph host's answer
 	// to a body over 4 MiB: 400 BadRequest "Maximum request length
 	// exceeded.". The other styles answer as for Options.RequestTooLarge.
-	// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; no public report of the answer [unknown]).
+	// Source: GRAPH-FACTS.md, Chunk sizes (chunk-4; attachment-createuploadsession.md [doc]; no public report of the answer [unknown]).
 	ChunkTooLarge TooLargeStyle
 	// FreshSessionNotFound makes the first chunk PUT to each of the first
 	// FreshSessionNotFound upload sessions answer 404 ErrorItemNotFound "The
@@ -159,7 +166,7 @@ type Options struct {
 	// propagated it; making a new session and starting over worked,
 	// Microsoft-Graph-SMTP-Relay PR#47, [user]). 0, the default, turns it
 	// off; a negative value affects every session.
-	// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
+	// Source: GRAPH-FACTS.md, Upload sessions (up-20; ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
 	FreshSessionNotFound int
 	// FreshSessionNotFoundPUTs is how many PUTs of an affected session
 	// answer that 404: 0 means 1, so a retry of the same chunk gets through;
@@ -169,7 +176,7 @@ type Options struct {
 	// UnknownUser picks the answer to a /users/{id}/... route whose user
 	// does not exist; the default, UnknownUserInvalidUser, is 404
 	// ErrorInvalidUser, the answer users report on calendar routes.
-	// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, msgraph-sdk-java#260 [user]).
+	// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-4, mbx-5, mbx-9; microsoft-graph-docs#7909, msgraph-sdk-java#260 [user]).
 	UnknownUser UnknownUserStyle
 	// NoMailboxMessage is error.message of the 404
 	// MailboxNotEnabledForRESTAPI that routes of a user without a mailbox
@@ -178,14 +185,14 @@ type Options struct {
 	// MicrosoftDocs/azure-docs#85666). Microsoft's KB 4462988 documents
 	// "REST API is not yet supported for this mailbox.", which guests and
 	// on-premises mailboxes were seen to get. Clients must go by the code.
-	// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
+	// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-1, mbx-2, mbx-3; KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
 	NoMailboxMessage string
 	// UndocumentedSessionRoutes picks the answer to createUploadSession on
 	// the routes the docs do not list it for: /calendar/events/{id},
 	// /calendars/{id}/events/{id}, /calendarGroups/... and groups. What
-	// Graph answers there is not reported (GRAPH-FACTS [unknown]); the
-	// default, SessionRoutesBadRequest, is assumed.
-	// Source: GRAPH-FACTS.md, Routes (attachment-createuploadsession.md [doc]; elsewhere [unknown]).
+	// Graph answers there is not reported ([unknown]); the default,
+	// SessionRoutesBadRequest, is assumed.
+	// Source: GRAPH-FACTS.md, Routes (route-6, route-7, route-8; attachment-createuploadsession.md [doc]; elsewhere [unknown]).
 	UndocumentedSessionRoutes SessionRoutesStyle
 	// MaxMessageSize is the mailbox's maximum message size: an upload whose
 	// bytes received would pass it fails mid-upload, on the chunk that
@@ -213,8 +220,8 @@ type Options struct {
 	// body is the empty object {} count as an update: the attendees' copies
 	// get the organizer's attachments (event.go). event-update.md documents
 	// PATCH with the properties to change and nothing about a PATCH that
-	// changes none (GRAPH-FACTS [unknown]); by default {} answers 200 and
-	// sends nothing.
+	// changes none ([unknown]); by default {} answers 200 and sends nothing.
+	// Source: GRAPH-FACTS.md, Updating the event (upd-3).
 	EmptyUpdateSendsUpdate bool
 	// AttendeeUpdateStatus is the status of a PATCH on an attendee's copy
 	// of a meeting. Graph does not document it; 0 means 200: the change
@@ -228,8 +235,9 @@ type Options struct {
 	// 10,000 requests per 10 minutes per app and mailbox), a negative value
 	// turns the budget off. Requests turned away with a 429 are not counted
 	// (whether Outlook counts them is not documented). The message is not
-	// documented either (GRAPH-FACTS has the other two limits' messages);
+	// documented either (only the other two limits' messages are known);
 	// clients must go by the code.
+	// Source: GRAPH-FACTS.md, Errors and throttling (err-1, err-2).
 	RequestLimit int
 	// RequestWindow is that budget's sliding window; 0 means 10 minutes.
 	RequestWindow time.Duration
@@ -274,7 +282,7 @@ const (
 	// UnknownUserInvalidUser answers 404 ErrorInvalidUser "The requested
 	// user '{id}' is invalid.", the id echoed as Outlook does: a UPN as
 	// sent, any other id as {id}@{tenantId}.
-	// Source: GRAPH-FACTS.md, Mailboxes and users (microsoft-graph-docs#7909, #4097; microsoft-graph-explorer-v4#4038 [user]).
+	// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-4; microsoft-graph-docs#7909, #4097; microsoft-graph-explorer-v4#4038 [user]).
 	UnknownUserInvalidUser UnknownUserStyle = iota
 	// UnknownUserResourceNotFound answers 404 ResourceNotFound "Resource
 	// could not be discovered." (msgraph-sdk-java#260, microsoft-graph-docs#2085).
@@ -299,8 +307,9 @@ const (
 	// SessionRoutesAccepted takes sessions on every user event route, as
 	// /events/{id} does: event ids are unique per mailbox and Graph's
 	// metadata (and Microsoft's generated SDKs) declare createUploadSession
-	// there (GRAPH-FACTS.md, Routes: an inference). Group events still
-	// answer 400, since they take no attachments (microsoft-graph-docs#5513).
+	// there (an inference). Group events still answer 400, since they take
+	// no attachments (microsoft-graph-docs#5513).
+	// Source: GRAPH-FACTS.md, Routes (route-4, route-7, route-8).
 	SessionRoutesAccepted
 )
 
@@ -311,7 +320,8 @@ type OccurrenceStyle int
 const (
 	// OccurrenceBecomesException turns the occurrence into an exception
 	// with its own attachments: the new one only (MS-OXOCAL 2.2.1.44.2,
-	// 3.1.4.6.2; GRAPH-FACTS.md, Recurring events).
+	// 3.1.4.6.2).
+	// Source: GRAPH-FACTS.md, Recurring events (recur-1, recur-4).
 	OccurrenceBecomesException OccurrenceStyle = iota
 	// OccurrenceRefused answers 400 ErrorInvalidRequest and changes
 	// nothing; the code is a stand-in, as no answer is reported.

@@ -114,7 +114,7 @@ func (s *Server) User(idOrUPN string) *Mailbox {
 // (and of /me, for Me) then answers 404 MailboxNotEnabledForRESTAPI with
 // Options.NoMailboxMessage; its events and attachments stay stored but out
 // of reach.
-// Source: GRAPH-FACTS.md, Mailboxes and users (KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
+// Source: GRAPH-FACTS.md, Mailboxes and users (mbx-1, mbx-2, mbx-3; KB 4462988 [doc]; MicrosoftDocs/azure-docs#85666, microsoft-graph-docs#8520 [user]).
 func (s *Server) UserWithoutMailbox(idOrUPN string) *Mailbox {
 	m := s.User(idOrUPN)
 	s.mu.Lock()

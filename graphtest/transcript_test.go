@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +272,7 @@ func (r *txReplayer) throttled(x *graphtest.Transcript) txAnswer {
 		if time.Now().After(deadline) {
 			r.t.Fatal("the first request never arrived")
 		}
-		time.Sleep(5 * time.Millisecond)
+		runtime.Gosched()
 	}
 	got := r.send(x)
 	wg.Wait()

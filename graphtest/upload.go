@@ -53,7 +53,7 @@ func (s *Server) createUploadSession(c *call, mb *Mailbox, ev *event) {
 		c.failBody(bad)
 		return
 	}
-	// Source: GRAPH-FACTS.md, Recurring events (research R2 Q2.8 [unknown]:
+	// Source: GRAPH-FACTS.md, Recurring events (recur-3 [unknown]:
 	// Options.OccurrenceWrites).
 	if s.refuseOccurrenceWrite(c, ev) {
 		return
@@ -76,7 +76,7 @@ func (s *Server) createUploadSession(c *call, mb *Mailbox, ev *event) {
 	}
 	s.mu.Unlock()
 
-	// Source: GRAPH-FACTS "createUploadSession … answers 201" (attachment-createuploadsession.md).
+	// Source: GRAPH-FACTS.md, Upload sessions (up-1; attachment-createuploadsession.md).
 	c.writeJSON(http.StatusCreated, obj{
 		{"@odata.context", s.URL() + "/$metadata#microsoft.graph.uploadSession"},
 		{"uploadUrl", s.outlookEventURL(sess.mb, sess.ev) + "/" + quoteKey("AttachmentSessions", sess.id) + "?authtoken=" + sess.token},
@@ -130,7 +130,7 @@ func (s *Server) parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody
 	switch at {
 	case "file":
 	case "item", "reference":
-		// Source: GRAPH-FACTS row "attachmentType: item … 405" (microsoft-graph-docs-contrib#710).
+		// Source: GRAPH-FACTS.md, Upload sessions (up-17; microsoft-graph-docs-contrib#710).
 		return nil, &badBody{status: http.StatusMethodNotAllowed, code: "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments",
 			msg: "Unsupported Attachment type specified. Only File attachments can be uploaded using an Upload Session."}
 	default:
@@ -148,8 +148,8 @@ func (s *Server) parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody
 		return nil, bodyErr("ErrorInvalidRequest", "The attachment's size is required and must be positive.")
 	}
 	if it.size < s.opts.MinUploadSize {
-		// Source: GRAPH-FACTS row "createUploadSession for a file under the minimum"
-		// (concepts/outlook-large-attachments.md); status and floor are options.
+		// Source: GRAPH-FACTS.md, Upload sessions (up-16;
+		// concepts/outlook-large-attachments.md); status and floor are options.
 		return nil, &badBody{status: s.opts.MinUploadSizeStatus, code: "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
 			msg: fmt.Sprintf("Attachment size must be at least %d bytes for an upload session; add smaller attachments with POST .../attachments.", s.opts.MinUploadSize)}
 	}
@@ -173,8 +173,8 @@ func (s *Server) parseAttachmentItem(r *http.Request) (*attachmentItem, *badBody
 // URLs of sessions.
 func (s *Server) handleUpload(c *call) {
 	if c.r.Header.Get("Authorization") != "" {
-		// Source: GRAPH-FACTS row "A bearer token sent to the upload URL gets 401"
-		// (msgraph-sdk-java-core#445, msgraph-sdk-java#409).
+		// Source: GRAPH-FACTS.md, Upload sessions (up-7;
+		// msgraph-sdk-java-core#445, msgraph-sdk-java#409).
 		c.fail(http.StatusUnauthorized, s.opts.UploadAudienceErrorCode, s.audienceMessage(c))
 		return
 	}
@@ -195,7 +195,7 @@ func (s *Server) handleUpload(c *call) {
 		s.putChunk(c, sess)
 	case http.MethodGet:
 		if s.opts.UploadStatusUnsupported {
-			// GRAPH-FACTS [unknown]: whether GET returns the session's status.
+			// Source: GRAPH-FACTS.md, Upload sessions (up-21 [unknown]): whether GET returns the session's status.
 			c.methodNotAllowed()
 			return
 		}
@@ -207,7 +207,7 @@ func (s *Server) handleUpload(c *call) {
 		}
 		c.writeJSON(http.StatusOK, s.sessionStatus(sess))
 	case http.MethodDelete:
-		// Source: GRAPH-FACTS row "DELETE {uploadUrl} cancels the session: 204".
+		// Source: GRAPH-FACTS.md, Upload sessions (up-15; concepts/outlook-large-attachments.md).
 		s.endSession(sess)
 		c.w.WriteHeader(http.StatusNoContent)
 	default:
@@ -289,8 +289,8 @@ func (s *Server) endSession(sess *uploadSession) {
 }
 
 // sessionStatus is the answer to a non-final chunk or a GET; call with
-// sess.mu held. Source: GRAPH-FACTS row "An intermediate PUT answers 200 …
-// mixed case" (concepts/outlook-large-attachments.md): @odata.context on the
+// sess.mu held. Source: GRAPH-FACTS.md, Upload sessions (up-9, up-13;
+// concepts/outlook-large-attachments.md): @odata.context on the
 // upload host, "ExpirationDateTime" (fixed at creation), "nextExpectedRanges".
 func (s *Server) sessionStatus(sess *uploadSession) obj {
 	ranges := "nextExpectedRanges"
@@ -307,8 +307,8 @@ func (s *Server) sessionStatus(sess *uploadSession) obj {
 }
 
 // nextRanges writes what the session still expects, from byte next of size,
-// per Options.UploadRanges. Source: GRAPH-FACTS row "nextExpectedRanges holds
-// a single start offset without a dash" (resources/uploadsession.md).
+// per Options.UploadRanges. Source: GRAPH-FACTS.md, Upload sessions
+// (up-11; resources/uploadsession.md).
 func (s *Server) nextRanges(next, size int64) []string {
 	switch s.opts.UploadRanges {
 	case RangesOpenEnded:
@@ -335,7 +335,7 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 		return
 	}
 	if sess.notFoundPUTs != 0 {
-		// Source: GRAPH-FACTS.md, Upload sessions (ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
+		// Source: GRAPH-FACTS.md, Upload sessions (up-20; ggpwnkthx/Microsoft-Graph-SMTP-Relay PR#47 [user]).
 		// Exchange had not propagated the fresh session yet.
 		if sess.notFoundPUTs > 0 {
 			sess.notFoundPUTs--
@@ -369,15 +369,15 @@ func (s *Server) putChunk(c *call, sess *uploadSession) {
 		c.fail(http.StatusRequestedRangeNotSatisfiable, "InvalidRange",
 			fmt.Sprintf("The chunk starts at byte %d but the session expects byte %d next.", first, next))
 	case s.opts.MaxChunkSize > 0 && last-first+1 > s.opts.MaxChunkSize:
-		// Source: GRAPH-FACTS.md, Chunk sizes (attachment-createuploadsession.md [doc]; the answer over it [unknown]).
+		// Source: GRAPH-FACTS.md, Chunk sizes (chunk-1, chunk-4; attachment-createuploadsession.md [doc]; the answer over it [unknown]).
 		// "Up to 4 MB each time"; the answer is Options.ChunkTooLarge.
 		c.failBody(s.tooLargeAs(s.opts.ChunkTooLarge))
 	case c.r.ContentLength != last-first+1:
 		c.fail(http.StatusBadRequest, "InvalidContentLength",
 			fmt.Sprintf("Content-Length %d does not match Content-Range '%s'.", c.r.ContentLength, cr))
 	case s.opts.MaxMessageSize > 0 && last+1 > s.opts.MaxMessageSize:
-		// Source: GRAPH-FACTS row "fails mid-upload with code ErrorMessageSizeExceeded"
-		// (microsoft-graph-docs-contrib#2561). The chunk is not stored.
+		// Source: GRAPH-FACTS.md, Upload sessions (up-18;
+		// microsoft-graph-docs-contrib#2561). The chunk is not stored.
 		c.fail(s.opts.MessageSizeExceededStatus, "ErrorMessageSizeExceeded", "The message exceeds the maximum supported size.")
 	default:
 		s.storeChunk(c, sess, last-first+1)
@@ -428,9 +428,9 @@ func (s *Server) storeChunk(c *call, sess *uploadSession, n int64) {
 	delete(s.sessions, sess.id)
 	addAttachmentLocked(sess.ev, a)
 	s.mu.Unlock()
-	// Source: GRAPH-FACTS row "The last PUT answers 201 Created with
-	// Content-Length: 0 and Location …/Attachments('{attachmentId}')"
-	// (concepts/outlook-large-attachments.md).
+	// The last PUT answers 201 Created with Content-Length: 0 and
+	// Location …/Attachments('{attachmentId}').
+	// Source: GRAPH-FACTS.md, Upload sessions (up-14; concepts/outlook-large-attachments.md).
 	c.w.Header().Set("Location", s.outlookEventURL(sess.mb, sess.ev)+"/"+quoteKey("Attachments", a.ID))
 	c.w.Header().Set("Content-Length", "0")
 	c.w.WriteHeader(http.StatusCreated)
