@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eventattach/eventattach/graphtest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -418,21 +419,21 @@ var catalogueScenarios = []struct {
 		require.NoError(t, ev.SendUpdate(context.Background()))
 		require.NoError(t, ev.SendUpdate(context.Background(), &SendUpdateOptions{Body: json.RawMessage(`{"subject":"Moved"}`)}))
 	}, nil},
-	{"pacing: a busy mailbox answers 429, tokens expire", func() *graphtest.Options {
-		return &graphtest.Options{MailboxConcurrency: 1, ThrottleRetryAfter: "0"}
-	}, func(t *testing.T, r *catalogueRun) {
+	{"pacing: 429s waited out, concurrent adds, tokens expire", nil, func(t *testing.T, r *catalogueRun) {
+		r.srv.Inject(graphtest.Fault{Method: http.MethodPost, Kind: graphtest.FaultStatus, Status: 429, Code: "ApplicationThrottled", RetryAfter: "0", Times: 2})
 		var wg sync.WaitGroup
 		for i := range 6 {
 			wg.Go(func() {
 				_, err := r.atts().AddFile(context.Background(), &FileAttachment{Name: fmt.Sprintf("%d.txt", i), ContentBytes: []byte("x")})
-				require.NoError(t, err)
+				assert.NoError(t, err)
 			})
 		}
 		wg.Wait()
+		require.Len(t, r.srv.Attachments("me", "e1"), 6)
 		r.srv.ExpireTokens()
 		_, err := r.atts().List(context.Background())
 		require.NoError(t, err)
-	}, func(o *ClientOptions) { o.MailboxConcurrency = -1 }},
+	}, nil},
 }
 
 // patternBytes is newPattern's content, whole.

@@ -301,4 +301,3 @@ func TestConformanceRecorder(t *testing.T) {
 		})
 	}
 }
-

@@ -1,16 +1,13 @@
 package eventattach
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -287,97 +284,6 @@ func (c *Client) willWaitOut(ctx context.Context, d time.Duration) bool {
 	return d <= c.retry.MaxDelay && (!has || time.Now().Add(d).Before(dl))
 }
 
-// keepError reads (at most 64 KiB of) an error answer into s.answer.
-func (s *sender) keepError(resp *http.Response) {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	s.answer = parseGraphError(resp.StatusCode, resp.Header, body, s.ex.requestID)
-	if s.ex.upload {
-		// The upload host may echo its authtoken anywhere in an answer.
-		scrubGraphError(s.answer, secretsOf(s.ex.url))
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 && s.answer.Message == "" {
-		// Only writes stop at a redirect: say why, and where it pointed.
-		target := "another URL"
-		if u, err := resp.Location(); err == nil {
-			target = u.Scheme + "://" + u.Host
-		}
-		s.answer.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
-	}
-}
-
-// checkRedirect never follows a redirect of a write or of an upload URL
-// (the answer comes back as an error, so nothing is sent twice) and follows
-// reads; RoundTrip decides per host whether a token goes along.
-func (s *sender) checkRedirect(req *http.Request, via []*http.Request) error {
-	if s.ex.upload || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
-		return http.ErrUseLastResponse
-	}
-	if len(via) >= 10 {
-		return errors.New("eventattach: stopped after 10 redirects")
-	}
-	return nil
-}
-
-// RoundTrip adds the bearer token (only for the Graph origin), paces the
-// request by its mailbox's limits, and holds the mailbox's slot until the
-// answer is read.
-func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	// go-retryablehttp may still hold the previous attempt's request: work
-	// on a copy with its own header map.
-	r := new(http.Request)
-	*r = *req
-	r.Header = req.Header.Clone()
-	if !s.ex.upload && s.c.sendsToken(r.URL) {
-		claims := s.claims
-		s.claims = ""
-		h, err := s.c.tokens.authorization(ctx, claims)
-		if err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		r.Header.Set("Authorization", h)
-		s.authHeader = h
-	} else {
-		// A token never leaves the Graph origin: not to an upload host, not
-		// after a redirect.
-		r.Header.Del("Authorization")
-	}
-	// Pacing (internal/pace): a slot of the mailbox, and room in its
-	// request and byte budgets, before anything is sent. A prepaid
-	// exchange's first attempt brings its budget reservation along.
-	var n int64
-	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
-		n = max(r.ContentLength, 0)
-	}
-	t, err := s.c.limiter.Acquire(ctx, s.ex.mailbox, n, s.ex.paid)
-	if err != nil {
-		closeBody(req)
-		s.slotErr = err
-		return nil, err
-	}
-	resp, err := s.c.rt.RoundTrip(r)
-	if err != nil {
-		t.Done()
-		return resp, err
-	}
-	if s.c.limiter != nil {
-		var ra time.Duration
-		if resp.StatusCode == http.StatusTooManyRequests {
-			// Hold the mailbox for the Retry-After only when this call is
-			// going to wait it out too.
-			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && s.c.willWaitOut(ctx, d) {
-				ra = d
-			}
-		}
-		t.Answered(resp.StatusCode, ra)
-		resp.Body = t.DoneWhenRead(resp.Body)
-	}
-	return resp, err
-}
-
 // failure builds the error of a send that did not succeed.
 func (s *sender) failure(ctx context.Context, err error) error {
 	ex := s.ex
@@ -408,69 +314,4 @@ func (s *sender) failure(ctx context.Context, err error) error {
 		return fmt.Errorf("eventattach: %s %s: not retried: %s: %w", ex.method, redact(ex.url), s.gaveUp, stripURL(err))
 	}
 	return fmt.Errorf("eventattach: %s %s after %d attempt(s): %w", ex.method, redact(ex.url), s.attempts, stripURL(err))
-}
-
-// log writes one record per attempt: method, route (the path, never the
-// query), status, attempt, duration and Graph's request-id.
-func (s *sender) log(ctx context.Context, resp *http.Response, err error) {
-	lg := s.c.logger
-	if lg == nil {
-		return
-	}
-	u := s.exURL(resp)
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs,
-		slog.String("method", s.ex.method),
-		slog.String("route", u.EscapedPath()),
-		slog.Int("attempt", s.attempts),
-		slog.String("client-request-id", s.ex.requestID),
-		slog.Duration("duration", time.Since(s.start)),
-	)
-	level := slog.LevelDebug
-	if resp == nil {
-		level = slog.LevelWarn
-		if err == nil {
-			err = errors.New("no answer")
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its URL would repeat the route with its query
-		}
-		attrs = append(attrs, slog.String("error", err.Error()))
-	} else {
-		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request-id", resp.Header.Get("request-id")))
-		if resp.StatusCode >= 400 {
-			level = slog.LevelWarn
-		}
-	}
-	if secrets := secretsOf(u.String()); secrets != nil {
-		// An upload URL's host may echo its authtoken (in a header, an error):
-		// no query value reaches a log record.
-		for i, a := range attrs {
-			if a.Value.Kind() == slog.KindString {
-				attrs[i].Value = slog.StringValue(scrub(a.Value.String(), secrets))
-			}
-		}
-	}
-	lg.LogAttrs(ctx, level, "graph request", attrs...)
-}
-
-// exURL is the URL the attempt ended at (after redirects), or the exchange's.
-func (s *sender) exURL(resp *http.Response) *url.URL {
-	if resp != nil && resp.Request != nil {
-		return resp.Request.URL
-	}
-	u, err := url.Parse(s.ex.url)
-	if err != nil {
-		return &url.URL{}
-	}
-	return u
-}
-
-// closeBody keeps the RoundTripper contract on an early return: the body is
-// closed even on errors (an upload chunk's buffer waits for it).
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

@@ -121,7 +121,7 @@ func TestCreateFileMatchesSeedResponse(t *testing.T) {
 	assert.True(t, strings.HasPrefix(id, "AAMkA") && strings.HasSuffix(id, "="), id)
 	assert.Equal(t, s.URL()+"/$metadata#users('me-0000')/events('AAMkAGI1AAAt9AHjAAA%3D')/attachments/$entity", m["@odata.context"])
 	assert.Equal(t, "text/plain", m["contentType"])
-	// GRAPH-FACTS: size is not the byte count; the seed shows 178 for 20 bytes.
+	// GRAPH-FACTS.md, Adding attachments (add-6): size is not the byte count; the seed shows 178 for 20 bytes.
 	assert.EqualValues(t, 178, m["size"])
 	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, m["lastModifiedDateTime"])
 	assert.True(t, strings.HasSuffix(r.Header.Get("Location"), "/attachments('"+id+"')"), r.Header.Get("Location"))
@@ -217,7 +217,7 @@ func TestCreateContentType(t *testing.T) {
 
 func TestCreateMalformedJSON(t *testing.T) {
 	s := seedServer(t)
-	// GRAPH-FACTS: a body Graph cannot parse answers 400 UnableToDeserializePostBody.
+	// GRAPH-FACTS.md, Adding attachments (add-8): a body Graph cannot parse answers 400 UnableToDeserializePostBody.
 	for _, body := range []string{"", "{", "null", "[]", `"x"`, correctedFileBody + "{}", `{"name":"a",}`} {
 		badCreate(t, s, "application/json", body, http.StatusBadRequest, "UnableToDeserializePostBody")
 	}
@@ -237,7 +237,7 @@ func TestCreateMissingName(t *testing.T) {
 
 func TestCreateODataType(t *testing.T) {
 	s := seedServer(t)
-	// GRAPH-FACTS: no @odata.type (the abstract attachment) answers 422 UnprocessableType.
+	// GRAPH-FACTS.md, Adding attachments (add-7): no @odata.type (the abstract attachment) answers 422 UnprocessableType.
 	for _, body := range []string{
 		`{"name":"a","contentBytes":"AAAA"}`,
 		`{"@odata.type":null,"name":"a","contentBytes":"AAAA"}`,
@@ -292,7 +292,7 @@ func TestCreateFileContent(t *testing.T) {
 			`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":"`+b64+`"}`,
 			http.StatusBadRequest, "UnableToDeserializePostBody")
 	}
-	// GRAPH-FACTS: no contentBytes on a fileAttachment answers 400 ErrorRequiredPropertyMissing.
+	// GRAPH-FACTS.md, Adding attachments (add-8): no contentBytes on a fileAttachment answers 400 ErrorRequiredPropertyMissing.
 	for _, body := range []string{
 		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a"}`,
 		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a","contentBytes":null}`,
@@ -368,9 +368,10 @@ func fileBodyOf(n int) string {
 
 func TestCreateTooLarge(t *testing.T) {
 	t.Parallel()
-	// GRAPH-FACTS: the limit is on the whole request, about 4 MiB of JSON. A
-	// user measured the largest POSTable file at 3,145,611 bytes (msgraph-sdk-java
-	// PR#52): its JSON is just under 4 MiB.
+	// GRAPH-FACTS.md, Adding attachments (add-3, add-4): the limit is on the
+	// whole request, about 4 MiB of JSON. A user measured the largest
+	// POSTable file at 3,145,611 bytes (msgraph-sdk-java PR#52): its JSON is
+	// just under 4 MiB.
 	s := seedServer(t)
 	r := graph(t, s, "POST", seedPath, []byte(fileBodyOf(3_145_611)))
 	require.Equal(t, http.StatusCreated, r.StatusCode, "%.300s", r.body)
@@ -425,7 +426,7 @@ func TestCreateTooLarge(t *testing.T) {
 }
 
 func TestAttachmentSizeRule(t *testing.T) {
-	// GRAPH-FACTS: size is not the byte count. The rule reproduces the seed
+	// GRAPH-FACTS.md, Adding attachments (add-6): size is not the byte count. The rule reproduces the seed
 	// exactly and lands near the other two observations.
 	for _, tc := range []struct {
 		n, observed, tolerance int64

@@ -188,6 +188,7 @@ func (s *Server) getEvent(c *call, mb *Mailbox, ev *event) {
 // reaches no copy; and {} reaches none unless Options.EmptyUpdateSendsUpdate.
 // A PATCH of an attendee's copy answers Options.AttendeeUpdateStatus and
 // never reaches another mailbox.
+// Source: GRAPH-FACTS.md, Updating the event (upd-1, upd-3, upd-4, upd-5).
 func (s *Server) updateEvent(c *call, mb *Mailbox, ev *event) {
 	if _, ok := parseQuery(c); !ok {
 		return

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// One test per modelled read-side fact (GRAPH-FACTS.md: Reading, Query
-// options, Reference attachments, Recurring events), asserting what a client
-// sees on the wire.
+// One test per modelled read-side fact, asserting what a client sees on the
+// wire. Source: GRAPH-FACTS.md, Reading, Query options, Reference attachments
+// and Recurring events.
 
 // listValue GETs path and returns the answer's value items, failing on a
 // status other than 200.

@@ -1,8 +1,9 @@
 package graphtest
 
-// One test per fact of GRAPH-FACTS.md modelled for the upload host, error
-// bodies, users and mailboxes, routes and chunk sizes (research R1 Q4/Q5,
-// R2 Q1/Q3/Q5). Each asserts what a client sees on the wire.
+// One test per fact modelled for the upload host, error bodies, users and
+// mailboxes, routes and chunk sizes. Each asserts what a client sees on the
+// wire. Source: GRAPH-FACTS.md, Upload sessions, Errors and throttling,
+// Mailboxes and users, Routes and Chunk sizes.
 
 import (
 	"fmt"

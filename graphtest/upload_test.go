@@ -32,7 +32,7 @@ func openSessionFull(t *testing.T, s *Server, eventPath string, size int) (strin
 	r := graph(t, s, "POST", eventPath+"/attachments/createUploadSession", []byte(body))
 	require.Equal(t, http.StatusCreated, r.StatusCode, "%s", r.body)
 	m := r.json(t)
-	// GRAPH-FACTS: 201 with @odata.context, uploadUrl, expirationDateTime, nextExpectedRanges ["0-"].
+	// GRAPH-FACTS.md, Upload sessions (up-1): 201 with @odata.context, uploadUrl, expirationDateTime, nextExpectedRanges ["0-"].
 	assert.ElementsMatch(t, []string{"@odata.context", "expirationDateTime", "nextExpectedRanges", "uploadUrl"}, keys(m))
 	assert.Equal(t, s.URL()+"/$metadata#microsoft.graph.uploadSession", m["@odata.context"])
 	assert.Equal(t, []any{"0-"}, m["nextExpectedRanges"])
@@ -67,7 +67,7 @@ func TestUploadURLShape(t *testing.T) {
 			if want == "" {
 				want = "v2.0"
 			}
-			// GRAPH-FACTS: uploadUrl is https://outlook.office.com/api/v2.0/Users('{userId}@{tenantId}')/Events('{eventId}')/AttachmentSessions('{sessionId}')?authtoken=…
+			// GRAPH-FACTS.md, Upload sessions (up-3): uploadUrl is https://outlook.office.com/api/v2.0/Users('{userId}@{tenantId}')/Events('{eventId}')/AttachmentSessions('{sessionId}')?authtoken=…
 			assert.Regexp(t, "^"+regexp.QuoteMeta(s.UploadURLBase()+"/api/"+want+"/Users('me-0000@"+s.TenantID()+"')/Events('e')/AttachmentSessions('AAMkA")+
 				`[A-Za-z0-9_=-]+'\)\?authtoken=[0-9a-f]+$`, u)
 		})
@@ -105,7 +105,7 @@ func TestUploadFullFlow(t *testing.T) {
 		nextKey string
 		ranges  func(next, size int) []any
 	}{
-		// GRAPH-FACTS: mixed case, a single start offset without a dash.
+		// GRAPH-FACTS.md, Upload sessions (up-9, up-11): mixed case, a single start offset without a dash.
 		{"default", Options{}, "nextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprint(n)} }},
 		// msgraph-sdk-dotnet#2092: fully PascalCase.
 		{"pascal", Options{PascalCaseUploads: true}, "NextExpectedRanges", func(n, _ int) []any { return []any{fmt.Sprint(n)} }},
@@ -135,7 +135,7 @@ func TestUploadFullFlow(t *testing.T) {
 					m := last.json(t)
 					assert.ElementsMatch(t, []string{"@odata.context", "ExpirationDateTime", tc.nextKey}, keys(m))
 					assert.Equal(t, wantCtx, m["@odata.context"])
-					// GRAPH-FACTS: expirationDateTime does not move as chunks arrive.
+					// GRAPH-FACTS.md, Upload sessions (up-13): expirationDateTime does not move as chunks arrive.
 					assert.Equal(t, created["expirationDateTime"], m["ExpirationDateTime"])
 					assert.Equal(t, tc.ranges(end, len(data)), m[tc.nextKey])
 
@@ -144,7 +144,7 @@ func TestUploadFullFlow(t *testing.T) {
 					assert.Equal(t, m, st.json(t))
 				}
 			}
-			// GRAPH-FACTS: the last PUT answers 201 with Content-Length: 0 and a Location on the upload host.
+			// GRAPH-FACTS.md, Upload sessions (up-14): the last PUT answers 201 with Content-Length: 0 and a Location on the upload host.
 			require.Equal(t, http.StatusCreated, last.StatusCode, "%s", last.body)
 			assert.Empty(t, last.body)
 			assert.Equal(t, "0", last.Header.Get("Content-Length"))
@@ -188,7 +188,7 @@ func TestUploadRejectsBadChunks(t *testing.T) {
 	// Overlap and gap.
 	check(put(t, u, data[500:1500], 500, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
 	check(put(t, u, data[1001:1500], 1001, size), http.StatusRequestedRangeNotSatisfiable, "InvalidRange")
-	// Authorization on a pre-authenticated URL (GRAPH-FACTS: 401 InvalidAudience).
+	// Authorization on a pre-authenticated URL (GRAPH-FACTS.md, Upload sessions (up-7): 401 InvalidAudience).
 	check(put(t, u, data[1000:2000], 1000, size, "Authorization", "Bearer "+token(t, s)), http.StatusUnauthorized, "InvalidAudienceForResource")
 	// Wrong or missing authtoken.
 	check(put(t, strings.Replace(u, "authtoken=", "authtoken=x", 1), data[1000:2000], 1000, size), http.StatusUnauthorized, "InvalidAuthenticationToken")
@@ -282,10 +282,10 @@ func TestUploadSessionBody(t *testing.T) {
 		status int
 		code   string
 	}{
-		// GRAPH-FACTS: under the minimum (default 3,000,000 bytes, the docs' 3 MB).
+		// GRAPH-FACTS.md, Upload sessions (up-16): under the minimum (default 3,000,000 bytes, the docs' 3 MB).
 		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":2999999}}`, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"},
 		{`{"AttachmentItem":{"attachmentType":"file","name":"a","size":1}}`, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"},
-		// GRAPH-FACTS: attachmentType item answers 405 (microsoft-graph-docs-contrib#710).
+		// GRAPH-FACTS.md, Upload sessions (up-17; microsoft-graph-docs-contrib#710): attachmentType item answers 405.
 		{`{"AttachmentItem":{"attachmentType":"item","name":"flower","size":3483322}}`, 405, "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments"},
 		{`{"AttachmentItem":{"attachmentType":"reference","name":"a","size":4194304}}`, 405, "ErrorAttachmentSessionIsSupportedOnlyForFileAttachments"},
 		{`{"AttachmentItem":{"attachmentType":"file","name":"a"}}`, 400, "ErrorInvalidRequest"},
