@@ -56,12 +56,30 @@ func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, errors.New("graphtest: GetToken called without a scope")
 	}
+	tok, exp := c.issueLocked(tokenLifetime)
+	return azcore.AccessToken{Token: tok, ExpiresOn: exp, RefreshOn: exp.Add(-tokenLifetime / 2)}, nil
+}
+
+// IssueToken issues a token valid for lifetime, or until ExpireTokens when
+// lifetime <= 0, for handing to a client in another process (as
+// graphtest/cmd/graphtest prints one); it is not counted as a GetToken call.
+func (c *Credential) IssueToken(lifetime time.Duration) azcore.AccessToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lifetime <= 0 {
+		lifetime = 100 * 365 * 24 * time.Hour
+	}
+	tok, exp := c.issueLocked(lifetime)
+	return azcore.AccessToken{Token: tok, ExpiresOn: exp}
+}
+
+func (c *Credential) issueLocked(lifetime time.Duration) (string, time.Time) {
 	b := make([]byte, 24)
 	rand.Read(b)
 	tok := "graphtest." + hex.EncodeToString(b)
-	exp := time.Now().Add(tokenLifetime)
+	exp := time.Now().Add(lifetime)
 	c.tokens[tok] = &issuedToken{expires: exp}
-	return azcore.AccessToken{Token: tok, ExpiresOn: exp, RefreshOn: exp.Add(-tokenLifetime / 2)}, nil
+	return tok, exp
 }
 
 // Calls is how many times GetToken was called.

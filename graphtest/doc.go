@@ -89,6 +89,10 @@
 // Options.Clock lets a test step time (session expiry, the byte window)
 // instead of sleeping.
 //
+// To run the emulator as its own process, for code that is not a Go test,
+// see the command graphtest/cmd/graphtest (Options.Addr and UploadAddr
+// choose its ports).
+//
 // The emulator is strict on purpose: wrong content types, unknown JSON
 // properties, invalid base64, oversized bodies, unknown route shapes,
 // out-of-order upload chunks and Authorization headers on upload URLs are all

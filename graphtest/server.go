@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -257,6 +259,13 @@ type Options struct {
 	// budgets' windows; nil means time.Now (sped up by TimeScale). Tests can
 	// step it instead of sleeping.
 	Clock func() time.Time
+	// Addr and UploadAddr are the host:port the Graph and upload listeners
+	// listen on; "" means a random loopback port ("127.0.0.1:0", else
+	// "[::1]:0"). They must differ, as the two listeners stand for two
+	// hosts. An unspecified IP (":8080", "0.0.0.0:8080") listens on every
+	// interface, but URL, UploadURLBase and the upload URLs then name the
+	// loopback address. NewServer panics if it cannot listen there.
+	Addr, UploadAddr string
 }
 
 // RangesStyle is how an upload chunk answer writes nextExpectedRanges.
@@ -452,13 +461,15 @@ type Server struct {
 // listener is one of the two loopback HTTP servers.
 type listener struct {
 	srv  *http.Server
+	ln   net.Listener
 	host string // host:port
 }
 
 func (l *listener) base() string { return "http://" + l.host }
 
-// NewServer starts a Server on two random loopback ports at once. A nil opts
-// means the defaults. It panics if it cannot listen, like httptest.NewServer.
+// NewServer starts a Server on two random loopback ports at once (or on
+// Options.Addr and UploadAddr). A nil opts means the defaults. It panics if
+// it cannot listen, like httptest.NewServer.
 func NewServer(opts *Options) *Server {
 	s := &Server{
 		opts:     opts.withDefaults(),
@@ -475,21 +486,46 @@ func NewServer(opts *Options) *Server {
 	s.faults.counts = map[FaultKind]int{}
 	s.me = newMailbox(s, "me-0000", "me@contoso.com", false)
 	s.users = append(s.users, s.me)
-	s.graph = startListener(s.serve(s.handleGraph))
-	s.upload = startListener(s.serve(s.handleUpload))
+	var err error
+	if s.graph, err = listen(s.opts.Addr, s.serve(false, s.handleGraph)); err != nil {
+		panic(fmt.Sprintf("graphtest: failed to listen on a port: %v", err))
+	}
+	if s.upload, err = listen(s.opts.UploadAddr, s.serve(true, s.handleUpload)); err != nil {
+		s.graph.ln.Close()
+		panic(fmt.Sprintf("graphtest: failed to listen on a port: %v", err))
+	}
+	// Serve only once both are known: with a fixed Addr a request may come
+	// at once.
+	go s.graph.srv.Serve(s.graph.ln)   //nolint:errcheck // Serve always returns an error once closed
+	go s.upload.srv.Serve(s.upload.ln) //nolint:errcheck
 	return s
 }
 
-func startListener(h http.Handler) *listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		if ln, err = net.Listen("tcp6", "[::1]:0"); err != nil {
-			panic(fmt.Sprintf("graphtest: failed to listen on a port: %v", err))
+// listen listens on addr ("" means a random loopback port) for h.
+func listen(addr string, h http.Handler) (*listener, error) {
+	var ln net.Listener
+	var err error
+	if addr == "" {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			ln, err = net.Listen("tcp6", "[::1]:0")
 		}
+	} else {
+		ln, err = net.Listen("tcp", addr)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck // Serve always returns an error once closed
-	return &listener{srv: srv, host: ln.Addr().String()}
+	if err != nil {
+		return nil, err
+	}
+	host := ln.Addr().String()
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		// Listening on every interface: name the loopback address, of
+		// the family asked for ("" and 0.0.0.0 are IPv4's).
+		lo := "127.0.0.1"
+		if h, _, _ := net.SplitHostPort(addr); strings.Contains(h, ":") {
+			lo = "::1"
+		}
+		host = net.JoinHostPort(lo, strconv.Itoa(a.Port))
+	}
+	return &listener{srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}, ln: ln, host: host}, nil
 }
 
 // URL is the Graph version root, e.g. "http://127.0.0.1:PORT/v1.0"; pass it
@@ -581,11 +617,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // serve wraps a listener's handler with what every request gets, on both
-// listeners: ids, recording, and fault injection.
-func (s *Server) serve(h func(*call)) http.Handler {
+// listeners: ids, recording, and fault injection. upload tells which
+// listener it serves.
+func (s *Server) serve(upload bool, h func(*call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := s.graph.host
-		if ln, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && ln.String() == s.upload.host {
+		if upload {
 			host = s.upload.host
 		}
 		body := newCaptureBody(r.Body, s.opts.MaxBodyRecorded)
@@ -597,7 +634,7 @@ func (s *Server) serve(h func(*call)) http.Handler {
 			r:               r,
 			requestID:       uuid.NewString(),
 			clientRequestID: r.Header.Get("client-request-id"),
-			upload:          host == s.upload.host,
+			upload:          upload,
 		}
 		sw := &statusWriter{ResponseWriter: w, onAnswer: c.releaseSlot}
 		c.w = sw
@@ -606,7 +643,7 @@ func (s *Server) serve(h func(*call)) http.Handler {
 			sw.Header().Set("client-request-id", c.clientRequestID)
 		}
 
-		c.latency, c.bodyLatency = s.lat.draw(host == s.upload.host, r.ContentLength, s.opts.TimeScale)
+		c.latency, c.bodyLatency = s.lat.draw(upload, r.ContentLength, s.opts.TimeScale)
 		f, ok := s.faults.pick(r.Method, r.URL.EscapedPath())
 		hijacked := false
 		if ok {

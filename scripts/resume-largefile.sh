@@ -4,8 +4,8 @@
 #
 #   scripts/resume-largefile.sh
 #
-# It starts a graphtest emulator in its own process (scripts/graphtestd, with
-# a latency on every chunk so the upload takes a few seconds), uploads a
+# It starts a graphtest emulator in its own process (graphtest/cmd/graphtest,
+# with a latency on every chunk so the upload takes a few seconds), uploads a
 # 20 MiB file with `largefile -state`, kills the upload with SIGKILL once
 # the state file shows acknowledged bytes, runs largefile again with the
 # same state file, and checks what the emulator holds: one attachment whose
@@ -17,17 +17,17 @@ tmp=$(mktemp -d)
 trap 'kill $gt 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 cd "$root"
-go build -o "$tmp/graphtestd" ./scripts/graphtestd
+go build -o "$tmp/graphtest" ./graphtest/cmd/graphtest
 (cd examples/largefile && go build -o "$tmp/largefile" .)
 size=$((20 << 20))
 chunk=$((12 * 320 * 1024)) # DefaultChunkSize
 head -c "$size" /dev/urandom >"$tmp/recording.bin"
 want=$(sha256sum "$tmp/recording.bin" | cut -d' ' -f1)
 
-"$tmp/graphtestd" -chunk-latency 400ms >"$tmp/gt.out" &
+"$tmp/graphtest" -users adele@contoso.com -events AAMkResumeDemo= -chunk-latency 400ms >"$tmp/gt.out" 2>"$tmp/gt.err" &
 gt=$!
 for _ in $(seq 100); do grep -q GRAPH_EVENT_ID "$tmp/gt.out" 2>/dev/null && break; sleep 0.1; done
-set -a; eval "$(head -4 "$tmp/gt.out")"; set +a
+set -a; eval "$(grep -E '^(EVENTATTACH_BASE_URL|EVENTATTACH_TOKEN|GRAPH_USER|GRAPH_EVENT_ID)=' "$tmp/gt.out")"; set +a
 
 state="$tmp/recording.upload.json"
 "$tmp/largefile" -file "$tmp/recording.bin" -state "$state" >"$tmp/run1.out" 2>&1 &

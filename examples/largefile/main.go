@@ -216,7 +216,8 @@ func progress(name string, total int64) func(sent, total int64) {
 	}
 }
 
-// staticToken is a credential holding one token (from scripts/graphtestd).
+// staticToken is a credential holding one token (EVENTATTACH_TOKEN, as
+// graphtest/cmd/graphtest prints it).
 type staticToken string
 
 func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -243,7 +244,7 @@ func generate(path string, size int64) error {
 func connect() (c *eventattach.Client, user, eventID string, srv *graphtest.Server, err error) {
 	user, eventID = os.Getenv("GRAPH_USER"), os.Getenv("GRAPH_EVENT_ID")
 	if base, tok := os.Getenv("EVENTATTACH_BASE_URL"), os.Getenv("EVENTATTACH_TOKEN"); base != "" && tok != "" {
-		// A Graph stand-in that outlives this process (scripts/graphtestd).
+		// A Graph stand-in that outlives this process (graphtest/cmd/graphtest).
 		c, err = eventattach.NewClient(staticToken(tok), &eventattach.ClientOptions{BaseURL: base})
 		return c, user, eventID, nil, err
 	}
