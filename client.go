@@ -93,6 +93,18 @@ type ClientOptions struct {
 	// mailbox, give each a share of the budgets and of MailboxConcurrency.
 	MailboxByteBudget int64
 	MailboxByteWindow time.Duration
+	// AttemptTimeout bounds each attempt of a request, from sending it to
+	// the end of reading its answer (an upload chunk's bound is
+	// FileUpload.ChunkTimeout; a Content body, once its headers are in, is
+	// read at the caller's pace); 0 means 2 minutes, negative means none.
+	// StallTimeout ends an attempt that sends or receives no byte for that
+	// long; 0 means 60 seconds, negative means none. Either ends the attempt
+	// with a *BoundError (never the ctx's error), and the request is sent
+	// again or reconciled as after a lost answer. Graph's gateway answers a
+	// request it is still working on with 504 after about 30 seconds, well
+	// inside both (GRAPH-FACTS.md, Errors and throttling).
+	AttemptTimeout time.Duration
+	StallTimeout   time.Duration
 	// Logger gets one record per attempt; nil is silent. It never receives
 	// tokens, content or query strings (so no ?authtoken= values).
 	Logger *slog.Logger
@@ -129,12 +141,14 @@ type Client struct {
 	cloud    Cloud
 	rt       http.RoundTripper // the caller's transport, or a pooled default
 	timeout  time.Duration     // the caller's http.Client.Timeout
-	tokens   *tokenCache
-	retry    RetryOptions
-	limiter  *pace.Pacer
-	once     keyedLocks // IfAbsent adds, one at a time per event and name
-	logger   *slog.Logger
-	tracer   tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
+	// attemptTimeout and stallTimeout bound every attempt (bounds.go).
+	attemptTimeout, stallTimeout time.Duration
+	tokens                       *tokenCache
+	retry                        RetryOptions
+	limiter                      *pace.Pacer
+	once                         keyedLocks // IfAbsent adds, one at a time per event and name
+	logger                       *slog.Logger
+	tracer                       tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
 }
 
 // NewClient returns a Client that authenticates with cred (any azidentity
@@ -184,6 +198,8 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 		t.MaxIdleConnsPerHost = 32
 		rt = t
 	}
+	c.attemptTimeout = zeroMeans(o.AttemptTimeout, defaultAttemptTimeout)
+	c.stallTimeout = zeroMeans(o.StallTimeout, defaultStallTimeout)
 	c.rt, c.timeout = rt, timeout
 	return c, nil
 }
@@ -289,7 +305,7 @@ func resolveRetry(r RetryOptions, loopback bool) RetryOptions {
 }
 
 // zeroMeans reads a count option: 0 means def, a negative value 0 (none).
-func zeroMeans[T int | int64](v, def T) T {
+func zeroMeans[T int | int64 | time.Duration](v, def T) T {
 	switch {
 	case v == 0:
 		return def

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +53,7 @@ type exchange struct {
 	mayLand      bool                       // Graph creates something if it processes this
 	upload       bool                       // to an upload URL: its own authtoken, no redirects
 	paid         *pace.Prepaid              // budgets reserved for the first attempt (pacing), or nil
-	timeout      time.Duration              // bounds each attempt; 0: none of its own
+	timeout      time.Duration              // bounds each attempt; 0: ClientOptions.AttemptTimeout
 	// reconcile reads Graph's state after an attempt that may have landed
 	// (last: its error answer, or nil): landed says the request took
 	// effect, err that the state could not be read. nil: never landed.
@@ -81,7 +82,7 @@ func (c *Client) send(ctx context.Context, ex *exchange, maxRetries int) outcome
 	}
 	// A credential failure fails the call before anything is sent.
 	if !ex.upload {
-		if _, err := c.tokens.authorization(ctx, ""); err != nil {
+		if _, err := c.authorization(ctx, ""); err != nil {
 			return outcome{err: err}
 		}
 	}
@@ -149,6 +150,8 @@ type sender struct {
 	answer     *GraphError // the current attempt's error answer
 	gaveUp     string      // why a resend the policy wanted was not made
 	slotErr    error       // the wait for a mailbox slot that ctx ended
+	w          *watch      // the current attempt's bounds
+	handedOver bool        // its answer's body (Content) outlives the attempt
 	trace      httptrace.ClientTrace
 	at         attemptSpan // the current attempt's span (tracing.go)
 }
@@ -156,7 +159,11 @@ type sender struct {
 func newSender(c *Client, ex *exchange) *sender {
 	s := &sender{c: c, ex: ex}
 	s.hc = http.Client{Transport: s, Timeout: c.timeout, CheckRedirect: s.checkRedirect}
-	s.trace.WroteRequest = func(info httptrace.WroteRequestInfo) { s.written.Store(info.Err == nil) }
+	s.trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		s.written.Store(info.Err == nil)
+		s.w.kick()
+	}
+	s.trace.GotFirstResponseByte = func() { s.w.kick() }
 	return s
 }
 
@@ -170,15 +177,30 @@ func (s *sender) attempt(ctx context.Context) error {
 	s.answer, s.resp = nil, nil
 	s.written.Store(false)
 	s.start = time.Now()
-	actx := httptrace.WithClientTrace(ctx, &s.trace)
-	if ex.timeout > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(actx, ex.timeout)
-		defer cancel()
-	}
+	// The attempt's bounds (bounds.go): its own limit and the stall limit.
+	s.w = s.c.newWatch(ctx, ex)
+	defer func() {
+		if !s.handedOver {
+			s.w.stop()
+		}
+	}()
+	s.handedOver = false
+	actx := httptrace.WithClientTrace(s.w.ctx, &s.trace)
 	var body any
 	if ex.body != nil {
 		body = retryablehttp.ReaderFunc(ex.body)
+		if ex.bodyLen > maxInMemoryBody {
+			// A body that streams out kicks the stall watch as it goes (a
+			// small one is written with the headers, in one go).
+			body = retryablehttp.ReaderFunc(func() (io.Reader, error) {
+				r, err := ex.body()
+				if err != nil {
+					return nil, err
+				}
+				c, _ := r.(io.Closer)
+				return &watchedReader{r: r, w: s.w, closer: c}, nil
+			})
+		}
 	}
 	req, err := retryablehttp.NewRequestWithContext(actx, ex.method, ex.url, body)
 	if err != nil {
@@ -219,9 +241,10 @@ func (s *sender) attempt(ctx context.Context) error {
 	resp, err := once.Do(req)
 	s.resp = resp
 	if err == nil && resp != nil && !ex.ok(resp.StatusCode) {
-		s.keepError(resp)
+		err = s.keepError(resp)
 		resp.Body.Close()
 	}
+	err = s.w.bound(err)
 	s.traceAnswer(resp, err)
 	s.log(ctx, resp, err)
 	switch {
@@ -229,19 +252,13 @@ func (s *sender) attempt(ctx context.Context) error {
 		if resp != nil && resp.Body != nil && !ex.keepBody {
 			resp.Body.Close()
 		}
-		if ex.timeout > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			// The attempt's own limit, not the caller's deadline.
-			return fmt.Errorf("%w (no answer within %s)", errAttemptTimeout, ex.timeout)
-		}
-		return err
+		s.handedOver = false
+		return s.w.bound(err) // the SDK's own limit, never posing as the caller's deadline
 	case s.answer != nil:
 		return s.answer
 	}
 	return nil
 }
-
-// errAttemptTimeout is an attempt that outlived exchange.timeout.
-var errAttemptTimeout = errors.New("eventattach: the request timed out")
 
 // judge is the policy's verdict on the attempt that failed with err.
 func (s *sender) judge(ctx context.Context, err error) action {
@@ -314,4 +331,20 @@ func (s *sender) failure(ctx context.Context, err error) error {
 		return fmt.Errorf("eventattach: %s %s: not retried: %s: %w", ex.method, redact(ex.url), s.gaveUp, stripURL(err))
 	}
 	return fmt.Errorf("eventattach: %s %s after %d attempt(s): %w", ex.method, redact(ex.url), s.attempts, stripURL(err))
+}
+
+// newWatch starts the bounds of one attempt of ex: its own limit (an upload
+// chunk's ChunkTimeout, or AttemptTimeout) and the stall limit.
+func (c *Client) newWatch(ctx context.Context, ex *exchange) *watch {
+	limit, option := c.attemptTimeout, "ClientOptions.AttemptTimeout"
+	if ex.timeout > 0 {
+		limit, option = ex.timeout, "FileUpload.ChunkTimeout"
+	}
+	route := redact(ex.url)
+	if u, err := url.Parse(ex.url); err == nil {
+		route = u.Scheme + "://" + u.Host + u.EscapedPath()
+	}
+	return newWatch(ctx, limit, c.stallTimeout,
+		&BoundError{Method: ex.method, Route: route, Limit: limit, Option: option},
+		&BoundError{Method: ex.method, Route: route, Stalled: true, Limit: c.stallTimeout, Option: "ClientOptions.StallTimeout"})
 }

@@ -16,8 +16,13 @@ import (
 // error answer kept (scrubbed), and one log record.
 
 // keepError reads (at most 64 KiB of) an error answer into s.answer.
-func (s *sender) keepError(resp *http.Response) {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+// A read the attempt's bounds cut short is that bound's error instead.
+func (s *sender) keepError(resp *http.Response) error {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var be *BoundError
+	if errors.As(err, &be) {
+		return be
+	}
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	s.answer = parseGraphError(resp.StatusCode, resp.Header, body, s.ex.requestID)
@@ -33,6 +38,7 @@ func (s *sender) keepError(resp *http.Response) {
 		}
 		s.answer.Message = "redirect to " + target + " not followed: a write is never re-sent elsewhere"
 	}
+	return nil
 }
 
 // checkRedirect never follows a redirect of a write or of an upload URL
@@ -61,7 +67,7 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !s.ex.upload && s.c.sendsToken(r.URL) {
 		claims := s.claims
 		s.claims = ""
-		h, err := s.c.tokens.authorization(ctx, claims)
+		h, err := s.c.authorization(ctx, claims)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -86,10 +92,19 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.slotErr = err
 		return nil, err
 	}
+	s.w.arm()
 	resp, err := s.c.rt.RoundTrip(r)
 	if err != nil {
 		t.Done()
 		return resp, err
+	}
+	// The answer's body kicks the stall watch as it is read; a Content body
+	// that outlives the attempt ends the watch when it is closed.
+	keep := s.ex.keepBody && s.ex.ok(resp.StatusCode)
+	resp.Body = &watchedReader{r: resp.Body, w: s.w, closer: resp.Body, owns: keep}
+	if keep {
+		s.w.handOver()
+		s.handedOver = true
 	}
 	if s.c.limiter != nil {
 		var ra time.Duration
