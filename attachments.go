@@ -294,8 +294,14 @@ func (a Attachments) checkNextLink(link string) error {
 // (with GetOptions.ExpandItem, ?$expand=microsoft.graph.itemattachment/item,
 // so an item attachment comes with its Item). The result is a
 // *FileAttachment, *ItemAttachment or *ReferenceAttachment by its
-// @odata.type. An unknown id is ErrNotFound; an empty id ErrInvalidInput.
-// To download a file without holding it whole, use Content.
+// @odata.type. A file's contentBytes is base64-decoded as the answer
+// arrives, without holding the encoded text: Get holds about the file's
+// size (up to twice it when the answer has no Content-Length and no size
+// before contentBytes). An unknown id is ErrNotFound; an empty id
+// ErrInvalidInput; an answer longer than a MaxUploadSize file's (its base64
+// and 1 MiB) is an error, read no further, as is contentBytes that is not
+// base64 (a base64.CorruptInputError). To download a file without holding
+// it whole, use Content.
 func (a Attachments) Get(ctx context.Context, id string, opts ...*GetOptions) (_ Attachment, err error) {
 	defer a.traceOp(&ctx, "Get").end(&err)
 	defer a.r.inOp("Get", http.MethodGet, &err, id)

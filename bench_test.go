@@ -156,10 +156,16 @@ func newBenchServer(b *testing.B) *benchServer {
 }
 
 // TestMain runs the package's tests, or, started by the benchmarks with
-// EVENTATTACH_BENCH_CHILD=1, their server process instead.
+// EVENTATTACH_BENCH_CHILD=1, their server process instead (or, with
+// EVENTATTACH_GRAPHTEST_CHILD=1, the graphtest process of
+// TestGetPeakHeapOn150MiBAttachment).
 func TestMain(m *testing.M) {
 	if os.Getenv("EVENTATTACH_BENCH_CHILD") == "1" {
 		benchServerChild()
+		return
+	}
+	if os.Getenv("EVENTATTACH_GRAPHTEST_CHILD") == "1" {
+		graphtestChild()
 		return
 	}
 	os.Exit(m.Run())

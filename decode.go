@@ -106,16 +106,27 @@ func decodeCreatedFile(r io.Reader, out *FileAttachment) error {
 }
 
 func decodeFiltered(r io.Reader, out *FileAttachment) error {
+	return filterAnswer(r, maxAnswerSize, nil, out.UnmarshalJSON)
+}
+
+// filterAnswer reads the first JSON value of r through skipContentBytes
+// (handing the skipped characters to sink, when not nil) and unmarshals what
+// is kept. limit bounds what r lets in, and so the kept bytes.
+func filterAnswer(r io.Reader, limit int64, sink *contentSink, unmarshal func([]byte) error) error {
 	bp := decodeBufPool.Get().(*[]byte)
 	defer decodeBufPool.Put(bp) // still the 32 KiB buffer, even if buf grew
 	buf := *bp
-	s := skipContentBytes{r: r, end: -1}
+	s := skipContentBytes{r: r, end: -1, sink: sink}
+	if sink != nil {
+		sink.prefix = func(n int64) []byte { return buf[:n] }
+		defer func() { sink.prefix = nil }()
+	}
 	n := 0 // buf[:n] is the filtered answer so far
 	for s.end < 0 {
 		if len(buf)-n < 512 {
 			// A huge answer; not pooled. Doubling, but never past what
-			// the answer's bound lets in (so at most 8 MiB and change).
-			grown := make([]byte, n+min(len(buf), maxAnswerSize+1024-n))
+			// the answer's bound lets in.
+			grown := make([]byte, n+int(min(int64(len(buf)), limit+1024-int64(n))))
 			copy(grown, buf[:n])
 			buf = grown
 		}
@@ -128,12 +139,15 @@ func decodeFiltered(r io.Reader, out *FileAttachment) error {
 			return err
 		}
 	}
+	if sink != nil && sink.synErr != nil {
+		return fmt.Errorf("eventattach: decoding contentBytes: %w", sink.synErr)
+	}
 	if s.end >= 0 {
 		if len(buf)-n < 512 {
 			buf = append(buf[:n], make([]byte, 512)...)
 		}
 		drainTrailing(r, buf[n:])
-		return out.UnmarshalJSON(buf[:s.end])
+		return unmarshal(buf[:s.end])
 	}
 	// No object or array ended: an empty, cut-off or bare-literal answer.
 	// Report it as json.Decoder would: io.EOF for nothing, io.ErrUnexpectedEOF
@@ -142,7 +156,7 @@ func decodeFiltered(r io.Reader, out *FileAttachment) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return io.EOF
 	}
-	err := out.UnmarshalJSON(data)
+	err := unmarshal(data)
 	var se *json.SyntaxError
 	if errors.As(err, &se) && se.Offset == int64(len(data)) {
 		return io.ErrUnexpectedEOF
@@ -180,7 +194,8 @@ type skipContentBytes struct {
 	expectKey  bool // the next top-level string is a key
 	keyIsCB    bool // the last top-level key was "contentBytes"
 	afterColon bool
-	skipping   bool // inside the contentBytes value
+	skipping   bool         // inside the contentBytes value
+	sink       *contentSink // gets the characters skipped; nil drops them
 
 	out int64 // bytes returned so far
 	// end is the count of output bytes up to and including the bracket that
@@ -218,6 +233,8 @@ func (s *skipContentBytes) filter(p []byte) int {
 			}
 			if !s.skipping {
 				w += copy(p[w:], rest[:j])
+			} else if s.sink != nil {
+				s.sink.write(rest[:j])
 			}
 			i += j
 			if i == len(p) {
@@ -228,22 +245,28 @@ func (s *skipContentBytes) filter(p []byte) int {
 		keep := true
 		if s.inStr {
 			switch {
-			case s.esc:
-				s.esc = false
+			case s.esc || c == '\\':
+				s.esc = !s.esc
 				keep = !s.skipping
-			case c == '\\':
-				s.esc = true
-				keep = !s.skipping
+				if s.skipping && s.sink != nil {
+					s.sink.writeByte(c)
+				}
 			case c == '"':
 				s.inStr = false
 				if s.isKey {
 					s.isKey = false
 					s.keyIsCB = !s.keyLong && s.keyLen == len(contentBytesKey) && string(s.key[:]) == contentBytesKey
 				}
+				if s.skipping && s.sink != nil {
+					s.sink.end()
+				}
 				s.skipping = false
 			default:
 				if s.skipping {
 					keep = false
+					if s.sink != nil {
+						s.sink.writeByte(c)
+					}
 				} else if s.isKey {
 					if s.keyLen < len(s.key) {
 						s.key[s.keyLen] = c
@@ -261,6 +284,9 @@ func (s *skipContentBytes) filter(p []byte) int {
 					s.isKey, s.keyLen, s.keyLong, s.expectKey = true, 0, false, false
 				} else if s.depth == 1 && s.keyIsCB && s.afterColon {
 					s.skipping = true
+					if s.sink != nil {
+						s.sink.begin(s.out + int64(w))
+					}
 				}
 				s.afterColon = false
 			case '{', '[':

@@ -202,7 +202,8 @@ func sameBody(sent, got *ItemBody) bool {
 	return strings.TrimSpace(sent.Content) == strings.TrimSpace(got.Content)
 }
 
-// get reads one attachment: GET {route}/attachments/{id}{query}.
+// get reads one attachment: GET {route}/attachments/{id}{query}, its
+// contentBytes decoded as the answer streams in (decodeAttachmentAnswer).
 func (a Attachments) get(ctx context.Context, requestID, id, query string) (Attachment, error) {
 	path, err := a.r.path(id)
 	if err != nil {
@@ -215,12 +216,8 @@ func (a Attachments) get(ctx context.Context, requestID, id, query string) (Atta
 		mailbox:   a.r.mailbox(),
 		requestID: requestID,
 		okStatus:  http.StatusOK,
-		decode: func(resp *http.Response) error {
-			raw, err := io.ReadAll(newBoundedAnswerOf(resp, maxGetAnswer))
-			if err != nil {
-				return err
-			}
-			out, err = unmarshalAttachment(raw)
+		decode: func(resp *http.Response) (err error) {
+			out, err = decodeAttachmentAnswer(resp, maxGetAnswer)
 			return err
 		},
 	})
