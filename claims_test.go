@@ -1339,3 +1339,371 @@ func TestClaimPacingWaitIsNotCountedInChunkTimeout(t *testing.T) {
 	_, puts := uploadRequests(t, srv)
 	assert.Len(t, puts, 3, "a chunk was sent again: its pacing wait counted against ChunkTimeout")
 }
+
+// "HTTPClient's Transport (and Timeout) are used for every request"
+// (ClientOptions doc): upload chunks, session reads and deletes included.
+func TestClaimHTTPClientTransportCarriesEveryRequest(t *testing.T) {
+	var through atomic.Int32
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		through.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	srv, c := newUploadServer(t, nil, func(o *ClientOptions) { o.HTTPClient = &http.Client{Transport: rt} })
+	srv.Me().AddEvent("e1")
+	srv.Inject(graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultResetAfterStore})
+	_, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "f.bin", Content: newPattern(MaxAddFileSize + 500_000), Size: MaxAddFileSize + 500_000, ChunkSize: 4 * ChunkSizeUnit})
+	require.NoError(t, err)
+	assert.EqualValues(t, len(srv.Requests()), through.Load(), "requests that bypassed the caller's Transport")
+}
+
+// NewClient "returns ErrInvalidInput for ... a BaseURL that is not https
+// (http is allowed for loopback hosts only)"; "BaseURL replaces the
+// cloud's root + "/v1.0"" (NewClient, ClientOptions docs): a custom Cloud
+// whose Graph root is plain http on another host would send the bearer
+// token in clear.
+func TestClaimCloudWithPlainHTTPRootIsRefused(t *testing.T) {
+	c, err := NewClient(&countingCred{}, &ClientOptions{Cloud: Cloud{Name: "global", GraphEndpoint: "http://graph.example.com", AuthorityHost: "https://login.example.com/"}})
+	if err == nil {
+		assert.True(t, strings.HasPrefix(c.BaseURL(), "https://"), "the client sends to %s", c.BaseURL())
+		return
+	}
+	assert.ErrorIs(t, err, ErrInvalidInput)
+}
+
+// AddFile "returns the created attachment as Graph answered it (201
+// Created; ContentBytes is f's content, which Graph echoes)"; AddItem:
+// "Graph does not echo the item, so Item is i.Item" (AddFile, AddItem docs).
+func TestClaimAddReturnsTheCallersContent(t *testing.T) {
+	srv := newScripted(t,
+		reply(201, `{"@odata.type":"#microsoft.graph.fileAttachment","id":"f1","name":"a.txt","contentType":"text/plain","isInline":false}`),
+		reply(201, `{"@odata.type":"#microsoft.graph.itemAttachment","id":"i1","name":"meet","isInline":false}`))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	atts := c.Me().Events("e").Attachments()
+	f, err := atts.AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: []byte("hello")})
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(f.ContentBytes))
+	ev := &Event{Subject: "kick-off"}
+	i, err := atts.AddItem(context.Background(), &ItemAttachment{Name: "meet", Item: ev})
+	require.NoError(t, err)
+	assert.Same(t, ev, i.Item)
+}
+
+// SendUpdate: "ErrNotOrganizer when the event is an attendee's copy (read
+// ... from the PATCH's answer when Body is set ...)" (SendUpdate doc).
+func TestClaimSendUpdateWithBodyReadsIsOrganizerFromThePatch(t *testing.T) {
+	srv := newScripted(t, reply(200, `{"id":"e","subject":"s","isOrganizer":false}`))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	err := c.Me().Events("e").SendUpdate(context.Background(), &SendUpdateOptions{Body: []byte(`{"body":{"contentType":"text","content":"Agenda attached."}}`)})
+	assert.ErrorIs(t, err, ErrNotOrganizer)
+	require.Len(t, srv.requests(), 1)
+	assert.Equal(t, http.MethodPatch, srv.requests()[0].Method)
+}
+
+// UploadState: "save it anywhere (encoding/json writes it as it is)"
+// (UploadState doc; README "it is plain JSON"): a state through JSON
+// resumes as well as the value.
+func TestClaimUploadStateSurvivesJSON(t *testing.T) {
+	const chunk = 4 * ChunkSizeUnit
+	srv, c := newUploadServer(t, nil)
+	srv.User("adele@contoso.com").AddEvent("e1")
+	data := claimData(MaxAddFileSize + 500_000)
+	states := stopAfter(t, c, c.Users("adele@contoso.com").Events("e1").Attachments(), data, chunk, func(s UploadState) bool { return s.Acked > 0 })
+	b, err := json.Marshal(states[len(states)-1])
+	require.NoError(t, err)
+	var back UploadState
+	require.NoError(t, json.Unmarshal(b, &back))
+	_, err = newTestClient(t, srv.URL(), srv.Credential()).ResumeUpload(context.Background(), back, strings.NewReader(string(data)), nil)
+	require.NoError(t, err)
+	stored := srv.Attachments("adele@contoso.com", "e1")
+	require.Len(t, stored, 1)
+	assert.Equal(t, sha256.Sum256(data), sha256.Sum256(stored[0].Content))
+}
+
+// skewServer is Graph whose clock is skew away from ours: the first POST
+// stores the attachment (stamped on Graph's clock, age before now) and
+// answers 504; lists carry Graph's Date.
+func skewServer(t *testing.T, skew, age time.Duration, data []byte) (*httptest.Server, *atomic.Int32) {
+	var posts atomic.Int32
+	graphNow := func() time.Time { return time.Now().Add(skew).UTC() }
+	var stamped string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch {
+		case r.Method == http.MethodPost:
+			if posts.Add(1) == 1 {
+				stamped = graphNow().Add(-age).Format(time.RFC3339)
+				gateway504(w)
+				return
+			}
+			reply(201, fmt.Sprintf(fileJSON, "second", "a.txt", "text/plain", false, graphNow().Format(time.RFC3339)))(w, r)
+		case strings.HasSuffix(r.URL.Path, "/attachments"):
+			reply(200, `{"value":[`+fmt.Sprintf(fileJSON, "first", "a.txt", "text/plain", false, stamped)+`]}`, "Date", graphNow().Format(http.TimeFormat))(w, r)
+		case strings.HasSuffix(r.URL.Path, "/$value"):
+			w.Write(data)
+		default:
+			reply(200, fmt.Sprintf(fileJSON, "first", "a.txt", "text/plain", false, stamped))(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &posts
+}
+
+// "modified no earlier than the call's start, put on Graph's clock with the
+// list answer's Date header, less one minute" (doc.go Duplicate check):
+// Graph's clock hours or a day away from ours. The call's own landed
+// attachment is found; one from ten minutes before the call is not.
+func TestClaimDuplicateCheckUnderLargeClockSkew(t *testing.T) {
+	data := []byte("agenda")
+	for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour, 25 * time.Hour, -25 * time.Hour} {
+		t.Run("own/"+skew.String(), func(t *testing.T) {
+			srv, posts := skewServer(t, skew, 0, data)
+			c := newTestClient(t, srv.URL+"/v1.0", nil)
+			att, err := c.Me().Events("e").Attachments().AddFile(safety(t), &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: data})
+			require.NoError(t, err)
+			assert.Equal(t, "first", att.ID)
+			assert.EqualValues(t, 1, posts.Load())
+		})
+		t.Run("old/"+skew.String(), func(t *testing.T) {
+			srv, posts := skewServer(t, skew, 10*time.Minute, data)
+			c := newTestClient(t, srv.URL+"/v1.0", nil)
+			att, err := c.Me().Events("e").Attachments().AddFile(safety(t), &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: data})
+			require.NoError(t, err)
+			assert.Equal(t, "second", att.ID, "an attachment from ten minutes before the call was taken for its own")
+			assert.EqualValues(t, 2, posts.Load())
+		})
+	}
+}
+
+// "the same content id and content type (any, when the call left it to
+// Graph)" (doc.go Duplicate check): Graph picked a type for the call's file.
+func TestClaimDuplicateCheckAnyContentTypeWhenLeftToGraph(t *testing.T) {
+	data := []byte("%PDF-1.7")
+	d := newDupServer(t, fmt.Sprintf(fileJSON, "landed", "r.pdf", "application/pdf", false, time.Now().UTC().Format(time.RFC3339)), data, gateway504, 200)
+	c := newTestClient(t, d.URL+"/v1.0", nil)
+	att, err := c.Me().Events("e").Attachments().AddFile(safety(t), &FileAttachment{Name: "r.pdf", ContentBytes: data})
+	require.NoError(t, err)
+	assert.Equal(t, "landed", att.ID)
+	assert.EqualValues(t, 1, d.posts.Load())
+}
+
+// "If ctx ends while an answer that may hold a success is arriving, the
+// check still runs" (doc.go Duplicate check): the caller gives up while
+// Graph's 201 is half sent; the attachment landed and is found.
+func TestClaimCheckRunsWhenCtxEndsDuringASuccess(t *testing.T) {
+	data := []byte("agenda")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := time.Now().UTC().Format(time.RFC3339)
+	landed := fmt.Sprintf(fileJSON, "landed", "a.txt", "text/plain", false, now)
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch {
+		case r.Method == http.MethodPost:
+			posts.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", fmt.Sprint(len(landed)))
+			w.WriteHeader(201)
+			io.WriteString(w, landed[:len(landed)/2])
+			http.NewResponseController(w).Flush()
+			cancel()
+			<-r.Context().Done()
+		case strings.HasSuffix(r.URL.Path, "/attachments"):
+			reply(200, `{"value":[`+landed+`]}`)(w, r)
+		case strings.HasSuffix(r.URL.Path, "/$value"):
+			w.Write(data)
+		default:
+			reply(200, landed)(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	att, err := c.Me().Events("e").Attachments().AddFile(ctx, &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: data})
+	require.NoError(t, err, "the check should have found the attachment that landed")
+	assert.Equal(t, "landed", att.ID)
+	assert.EqualValues(t, 1, posts.Load())
+}
+
+// Logger: "one record per attempt with the method, the path, the status,
+// the attempt number and Graph's request-id; never a token, content or a
+// query string" (doc.go Retries): Graph echoes the content, the file name
+// and the bearer token in its error message.
+func TestClaimLoggerGetsNoEchoedContentOrToken(t *testing.T) {
+	var logs syncBuffer
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		reply(400, graphErr("ErrorInvalidRequest", "refused S3CRET-CONTENT-BYTES from "+r.Header.Get("Authorization")), "request-id", "rid-7")(w, r)
+	})
+	c := newTestClient(t, srv.URL+"/v1.0", &countingCred{token: "B3ARER-T0KEN"}, func(o *ClientOptions) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: []byte("S3CRET-CONTENT-BYTES")})
+	require.Error(t, err)
+	out := logs.String()
+	assert.NotContains(t, out, "S3CRET-CONTENT-BYTES")
+	assert.NotContains(t, out, "B3ARER-T0KEN")
+	for _, want := range []string{"POST", "/me/events/e/attachments", "400", "rid-7"} {
+		assert.Contains(t, out, want)
+	}
+}
+
+// Tracing: "No attribute or name carries a token, ..., content, a query
+// string, a file name or an id" (README Tracing): Graph echoes them in its
+// error message.
+func TestClaimSpansGetNoEchoedContentNameOrToken(t *testing.T) {
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		reply(400, graphErr("ErrorInvalidRequest", "refused S3CRET-CONTENT-BYTES in s3cret-name.txt for event AAMkSecretEvt= from "+r.Header.Get("Authorization")))(w, r)
+	})
+	rec := &spanRecorder{}
+	c := newTestClient(t, srv.URL+"/v1.0", &countingCred{token: "B3ARER-T0KEN"}, func(o *ClientOptions) { o.TracingProvider = rec.provider() })
+	_, err := c.Me().Events("AAMkSecretEvt=").Attachments().AddFile(context.Background(), &FileAttachment{Name: "s3cret-name.txt", ContentBytes: []byte("S3CRET-CONTENT-BYTES")})
+	require.Error(t, err)
+	var b strings.Builder
+	for _, s := range rec.all() {
+		fmt.Fprintf(&b, "%s %v", s.name, s.attrs)
+		for _, e := range s.events {
+			fmt.Fprintf(&b, " %s %v", e.name, e.attrs)
+		}
+		b.WriteString("\n")
+	}
+	for _, sec := range []string{"S3CRET-CONTENT-BYTES", "s3cret-name", "AAMkSecretEvt", "B3ARER-T0KEN"} {
+		assert.NotContains(t, b.String(), sec)
+	}
+}
+
+// "the POST that opens an upload session (none of which can duplicate an
+// attachment) [is] also retried after 5xx, resets and cut-off answers"
+// (README Retries; doc.go).
+func TestClaimCreateUploadSessionIsRetried(t *testing.T) {
+	for _, f := range []graphtest.Fault{
+		{Method: http.MethodPost, Path: "createUploadSession", Kind: graphtest.FaultStatus, Status: 504},
+		{Method: http.MethodPost, Path: "createUploadSession", Kind: graphtest.FaultResetAfterStore},
+		{Method: http.MethodPost, Path: "createUploadSession", Kind: graphtest.FaultTruncateAfterStore},
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			srv, c := newUploadServer(t, nil)
+			srv.Me().AddEvent("e1")
+			srv.Inject(f)
+			content, sum := hashedContent(MaxAddFileSize)
+			_, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "f.bin", Content: content, Size: MaxAddFileSize})
+			require.NoError(t, err)
+			_, got := storedSum(t, srv, "me", "e1")
+			assert.Equal(t, sum(), got)
+		})
+	}
+}
+
+// Content: "Nothing is buffered: the reader is the answer's body" (Content
+// doc): an endless $value still gives a reader, which reads and closes.
+func TestClaimContentStreamsAnEndlessBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := make([]byte, 64<<10)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	rc, err := c.Me().Events("e").Attachments().Content(safety(t), "a1")
+	require.NoError(t, err)
+	n, err := io.CopyN(io.Discard, rc, 32<<20)
+	assert.NoError(t, err)
+	assert.EqualValues(t, 32<<20, n)
+	assert.NoError(t, rc.Close())
+}
+
+// "A create whose request may have reached Graph but got no usable answer
+// ... is never sent again blindly"; "a retried AddFile attaches the file
+// once" (doc.go Duplicate check; README Retries): Graph stored it and its
+// 201 is complete but unreadable (a proxy's HTML page).
+func TestClaimUnreadable201IsChecked(t *testing.T) {
+	data := []byte("agenda")
+	landed := fmt.Sprintf(fileJSON, "landed", "a.txt", "text/plain", false, time.Now().UTC().Format(time.RFC3339))
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch {
+		case r.Method == http.MethodPost:
+			posts.Add(1)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(201)
+			io.WriteString(w, "<html><body>Created</body></html>")
+		case strings.HasSuffix(r.URL.Path, "/attachments"):
+			reply(200, `{"value":[`+landed+`]}`)(w, r)
+		case strings.HasSuffix(r.URL.Path, "/$value"):
+			w.Write(data)
+		default:
+			reply(200, landed)(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	att, err := c.Me().Events("e").Attachments().AddFile(safety(t), &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: data})
+	if err == nil {
+		assert.Equal(t, "landed", att.ID)
+	} else {
+		assert.ErrorIs(t, err, ErrOutcomeUnknown, "an unreadable 201 is neither a plain failure")
+	}
+	assert.EqualValues(t, 1, posts.Load(), "the POST was sent again")
+}
+
+// SendUpdate: "PATCH {route}/events/{id} with {"subject": …} set to the
+// subject it just read, so nothing changes but the update itself" (README;
+// SendUpdate doc): a subject full of characters JSON must escape.
+func TestClaimSendUpdatePutsBackTheExactSubject(t *testing.T) {
+	subject := "Plan \u2028 <b>&amp;</b> \"q\" \\ \t 😀 \u00e9\u0301"
+	body, _ := json.Marshal(map[string]any{"subject": subject, "isOrganizer": true})
+	srv := newScripted(t, reply(200, string(body)), reply(200, string(body)))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	require.NoError(t, c.Me().Events("e").SendUpdate(context.Background()))
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	var sent map[string]any
+	require.NoError(t, json.Unmarshal(reqs[1].Body, &sent))
+	assert.Equal(t, map[string]any{"subject": subject}, sent)
+}
+
+// "Adds with IfAbsent through one Client to the same event and name run one
+// at a time" (AddOptions doc; README Add only once): two deliveries of one
+// job reach the same event by two documented routes (events/{id} and
+// calendar/events/{id}). The transport holds the first delivery's list
+// until the second's arrives; when the client serialises them (the
+// promise), the second never arrives while the first is held and the hold
+// gives up after a while: that path is slower, never flaky.
+func TestClaimIfAbsentSerialisesAcrossRoutesToOneEvent(t *testing.T) {
+	srv := graphtest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	srv.User("adele@contoso.com").AddEvent("e1")
+	var lists atomic.Int32
+	second := make(chan struct{})
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/attachments") {
+			switch lists.Add(1) {
+			case 1:
+				select {
+				case <-second:
+				case <-time.After(2 * time.Second):
+				}
+			case 2:
+				close(second)
+			}
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	c := newTestClient(t, srv.URL(), srv.Credential(), func(o *ClientOptions) { o.HTTPClient = &http.Client{Transport: rt} })
+	u := c.Users("adele@contoso.com")
+	data := []byte("job 42")
+	var wg sync.WaitGroup
+	for _, atts := range []Attachments{u.Events("e1").Attachments(), u.Calendar().Events("e1").Attachments()} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := atts.AddFile(safety(t), &FileAttachment{Name: "job.txt", ContentType: "text/plain", ContentBytes: data}, &AddOptions{IfAbsent: true})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, srv.Attachments("adele@contoso.com", "e1"), 1, "two deliveries of one job added it twice")
+}

@@ -243,3 +243,189 @@ func TestClaimRecorderScrubsUnannouncedAddresses(t *testing.T) {
 		t.Errorf("one address got two placeholders:\n%s", text)
 	}
 }
+
+// The Recorder scrubs "bearer tokens, the authtoken of upload URLs"
+// (Recorder doc): spellings a server reads alike — a lower-case auth
+// scheme (RFC 9110: case-insensitive), an authtoken key percent-encoded,
+// or after another parameter.
+func TestClaimRecorderScrubsSecretSpellings(t *testing.T) {
+	const graph = "https://graph.microsoft.com/v1.0"
+	for name, tc := range map[string]struct {
+		method, url string
+		h           http.Header
+		secret      string
+	}{
+		"lower-case bearer": {"GET", graph + "/me/events/AAMkEv=/attachments", http.Header{"Authorization": {"bearer " + recToken}}, recToken},
+		"upper-case BEARER": {"GET", graph + "/me/events/AAMkEv=/attachments", http.Header{"Authorization": {"BEARER " + recToken}}, recToken},
+		"authtoken after another parameter": {"PUT", "https://outlook.office.com/api/v2.0/Users('u@t')/Events('AAMkEv=')/AttachmentSessions('AAMkSs=')?x=1&authtoken=" + recAuthtoken,
+			http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {"bytes 0-3/3483322"}}, recAuthtoken},
+		"authtoken key percent-encoded": {"PUT", "https://outlook.office.com/api/v2.0/Users('u@t')/Events('AAMkEv=')/AttachmentSessions('AAMkSs=')?%61uthtoken=" + recAuthtoken,
+			http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {"bytes 0-3/3483322"}}, recAuthtoken},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := graphtest.NewRecorder(recRT(func(r *http.Request) *http.Response { return recAnswer(200, nil, `{"value":[]}`) }))
+			var body []byte
+			if tc.method == "PUT" {
+				body = []byte{0, 1, 2, 3}
+			}
+			text := recorderText(t, rec, recNewReq(t, tc.method, tc.url, tc.h, body))
+			if strings.Contains(text, tc.secret) {
+				t.Errorf("a transcript holds the secret:\n%s", text)
+			}
+		})
+	}
+}
+
+// Transcripts renders "those that got an answer; a request that failed in
+// transport has nothing to replay" (Recorder.Transcripts doc).
+func TestClaimRecorderSkipsTransportFailures(t *testing.T) {
+	calls := 0
+	rec := graphtest.NewRecorder(roundTripper(func(r *http.Request) (*http.Response, error) {
+		calls++
+		if calls == 1 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return recAnswer(200, nil, `{"value":[]}`), nil
+	}))
+	c := &http.Client{Transport: rec}
+	for range 2 {
+		resp, err := c.Get("https://graph.microsoft.com/v1.0/me/events/AAMkEv=/attachments")
+		if err == nil {
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+	}
+	if n := len(rec.Transcripts()); n != 1 {
+		t.Errorf("%d transcripts, want 1 (the answered request)", n)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Seeding (graphtest doc, Server.User, Calendar.AddEvent docs): "/me" is
+// id "me-0000", UPN "me@contoso.com"; User("me") is Me(); a created user's
+// UPN is idOrUPN + "@contoso.com" without '@'; AddEvent again is a no-op;
+// an event id used by another calendar of the mailbox panics.
+func TestClaimSeedingRules(t *testing.T) {
+	s := graphtest.NewServer(nil)
+	t.Cleanup(s.Close)
+	if s.User("me") != s.Me() || s.User("me-0000") != s.Me() || s.User("ME@contoso.com") != s.Me() {
+		t.Error("User(\"me\"), User(\"me-0000\") or User(\"ME@contoso.com\") is not Me()")
+	}
+	u := s.User("u1")
+	if s.User("u1@contoso.com") != u {
+		t.Error("a user created by id has no UPN id@contoso.com")
+	}
+	u.AddEvent("e1")
+	tok := claimToken(t, s)
+	if st, body := claimDo(t, "POST", s.URL()+"/users/u1@contoso.com/events/e1/attachments", tok, claimFile); st != 201 {
+		t.Fatalf("%d %s", st, body)
+	}
+	u.AddEvent("e1") // a no-op: the attachment stays
+	if n := len(s.Attachments("u1", "e1")); n != 1 {
+		t.Errorf("%d attachments after adding the event again, want 1", n)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("AddEvent of an id another calendar of the mailbox holds did not panic")
+			}
+		}()
+		u.AddCalendar("c2").AddEvent("e1")
+	}()
+	if st, _ := claimDo(t, "GET", s.URL()+"/users/u1/events/nope/attachments", tok, ""); st != 404 {
+		t.Errorf("an unknown event answered %d, want 404", st)
+	}
+}
+
+// Request: "Status ... 0 if the connection was reset"; "Host: the
+// listener's host:port: URL()'s or UploadURLBase()'s" (Request doc).
+func TestClaimRequestsRecordResetsAndHosts(t *testing.T) {
+	s := graphtest.NewServer(nil)
+	t.Cleanup(s.Close)
+	s.Me().AddEvent("e1")
+	s.Inject(graphtest.Fault{Method: "POST", Kind: graphtest.FaultResetAfterStore})
+	req, _ := http.NewRequest("POST", s.URL()+"/me/events/e1/attachments", strings.NewReader(claimFile))
+	req.Header.Set("Authorization", "Bearer "+claimToken(t, s))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the reset fault answered")
+	}
+	claimDo(t, "GET", s.UploadURLBase()+"/api/v2.0/nothing", "", "")
+	rs := s.Requests()
+	if len(rs) != 2 {
+		t.Fatalf("%d requests recorded, want 2", len(rs))
+	}
+	if rs[0].Status != 0 {
+		t.Errorf("a reset request has Status %d, want 0", rs[0].Status)
+	}
+	if rs[0].Host != strings.TrimPrefix(strings.TrimSuffix(s.URL(), "/v1.0"), "http://") || rs[1].Host != strings.TrimPrefix(s.UploadURLBase(), "http://") {
+		t.Errorf("hosts %q and %q; listeners %s and %s", rs[0].Host, rs[1].Host, s.URL(), s.UploadURLBase())
+	}
+	if len(s.Attachments("me", "e1")) != 1 {
+		t.Error("FaultResetAfterStore did not store")
+	}
+}
+
+// RandomFaults: "Times is ignored. Calling it with no chances turns random
+// faults off"; Fault.Times "<0 forever" (RandomFaults, Fault docs).
+func TestClaimRandomFaultsOffAndTimesForever(t *testing.T) {
+	s := graphtest.NewServer(nil)
+	t.Cleanup(s.Close)
+	s.Me().AddEvent("e1")
+	tok := claimToken(t, s)
+	url := s.URL() + "/me/events/e1/attachments"
+	s.RandomFaults(7, graphtest.FaultChance{Fault: graphtest.Fault{Method: "GET", Status: 503, Times: 1}, P: 1})
+	for i := range 3 {
+		if st, _ := claimDo(t, "GET", url, tok, ""); st != 503 {
+			t.Errorf("random draw %d answered %d, want 503 (P 1, Times ignored)", i, st)
+		}
+	}
+	s.RandomFaults(7)
+	if st, _ := claimDo(t, "GET", url, tok, ""); st != 200 {
+		t.Errorf("after RandomFaults() with no chances: %d", st)
+	}
+	s.Inject(graphtest.Fault{Method: "GET", Status: 502, Times: -1})
+	for i := range 5 {
+		if st, _ := claimDo(t, "GET", url, tok, ""); st != 502 {
+			t.Errorf("forever fault, request %d: %d", i, st)
+		}
+	}
+}
+
+// Credential: "GetToken ... fails with the error set by SetError ... nil
+// restores it"; "Calls is how many times GetToken was called"; IssueToken
+// "is not counted" (Credential docs).
+func TestClaimCredentialSetErrorCallsAndIssueToken(t *testing.T) {
+	s := graphtest.NewServer(nil)
+	t.Cleanup(s.Close)
+	c := s.Credential()
+	opts := policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}
+	c.SetError(io.ErrUnexpectedEOF)
+	if _, err := c.GetToken(context.Background(), opts); err == nil {
+		t.Error("GetToken succeeded while the credential is down")
+	}
+	c.SetError(nil)
+	if _, err := c.GetToken(context.Background(), opts); err != nil {
+		t.Errorf("GetToken after SetError(nil): %v", err)
+	}
+	if _, err := c.GetToken(context.Background(), policy.TokenRequestOptions{}); err == nil {
+		t.Error("GetToken without a scope succeeded")
+	}
+	before := c.Calls()
+	tok := c.IssueToken(0)
+	if c.Calls() != before {
+		t.Error("IssueToken was counted as a GetToken call")
+	}
+	s.Me().AddEvent("e1")
+	if st, _ := claimDo(t, "GET", s.URL()+"/me/events/e1/attachments", tok.Token, ""); st != 200 {
+		t.Errorf("an issued token was refused: %d", st)
+	}
+	s.ExpireTokens()
+	if st, _ := claimDo(t, "GET", s.URL()+"/me/events/e1/attachments", tok.Token, ""); st != 401 {
+		t.Errorf("an issued token outlived ExpireTokens: %d", st)
+	}
+}
