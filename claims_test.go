@@ -1732,3 +1732,52 @@ func TestClaimResumeFromASessionThatLostBytes(t *testing.T) {
 	want := sha256.Sum256(data)
 	assert.Equal(t, hex.EncodeToString(want[:]), hex.EncodeToString(f.sum.Sum(nil)), "the session does not hold the file")
 }
+
+// voiceCheck asserts the README's one voice: "it starts with eventattach:,
+// names the operation and its route (ids as sent, no query string), then
+// the cause" — said once, as TestErrorsNameOperationAndRoute holds the
+// other operations to.
+func voiceCheck(t *testing.T, err error, op, route string) {
+	t.Helper()
+	require.Error(t, err)
+	s := err.Error()
+	assert.True(t, strings.HasPrefix(s, "eventattach: "+op+" "), "%q does not start with the operation", s)
+	assert.Contains(t, s, route, "the error does not name the route")
+	assert.Equal(t, 1, strings.Count(s, "eventattach:"), "one voice, said once: %q", s)
+	assert.NotContains(t, s, "authtoken")
+}
+
+// "Every error a method returns speaks one voice" (README Errors): Upload
+// failing at the upload host (every PUT reset).
+func TestClaimUploadErrorsSpeakOneVoice_Broken(t *testing.T) {
+	t.Skip("broken: an Upload whose chunks fail says \"eventattach:\" twice (\"eventattach: Upload /users/u1/…: uploading \\\"f.bin\\\": failed at byte 0 … eventattach: PUT http://…\")")
+	srv, c := newUploadServer(t, nil)
+	srv.User("u1").AddEvent("e1")
+	srv.Inject(graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultResetBeforeStore, Times: -1})
+	_, err := c.Users("u1").Events("e1").Attachments().Upload(context.Background(), FileUpload{Name: "f.bin", Content: newPattern(MaxAddFileSize), Size: MaxAddFileSize})
+	voiceCheck(t, err, "Upload", "/users/u1/events/e1/attachments")
+}
+
+// "Every error a method returns speaks one voice: it starts with
+// eventattach:, names the operation and its route" (README Errors):
+// ResumeUpload's errors, for a changed file and for a session that is gone
+// while the event cannot be read.
+func TestClaimResumeUploadErrorsNameTheRoute_Broken(t *testing.T) {
+	t.Skip("broken: ResumeUpload's errors name no route (\"eventattach: ResumeUpload upload of \\\"f.bin\\\": …\"), and one says \"eventattach:\" twice")
+	srv, c := newUploadServer(t, nil)
+	srv.User("u1").AddEvent("e1")
+	st := UploadState{Expires: time.Now().Add(time.Hour), Started: time.Now(), EventID: "e1", User: "u1", Name: "f.bin",
+		Size: 10, ChunkSize: DefaultChunkSize, Acked: 5, SHA256: hex.EncodeToString(make([]byte, 32)), UploadURL: srv.UploadURLBase() + "/api/v2.0/x?authtoken=t"}
+	t.Run("changed file", func(t *testing.T) {
+		_, err := c.ResumeUpload(context.Background(), st, strings.NewReader("0123456789"), nil)
+		assert.ErrorIs(t, err, ErrInvalidInput)
+		voiceCheck(t, err, "ResumeUpload", "/users/u1/events/e1/attachments")
+	})
+	t.Run("session gone, event unreadable", func(t *testing.T) {
+		st := st
+		st.Acked, st.SHA256 = 0, hex.EncodeToString(sha256.New().Sum(nil))
+		st.EventID = "nope"
+		_, err := c.ResumeUpload(context.Background(), st, strings.NewReader("0123456789"), nil)
+		voiceCheck(t, err, "ResumeUpload", "/users/u1/events/nope/attachments")
+	})
+}
