@@ -1781,3 +1781,82 @@ func TestClaimResumeUploadErrorsNameTheRoute_Broken(t *testing.T) {
 		voiceCheck(t, err, "ResumeUpload", "/users/u1/events/nope/attachments")
 	})
 }
+
+// Checkpoint: "SHA256: hex sha256 of the first Acked bytes"; ResumeUpload
+// "checks that content is ... Size bytes whose first Acked bytes have the
+// saved sha256" and "sends from there" (UploadState, ResumeUpload docs): a
+// session that keeps only part of a chunk leaves Acked off the chunk grid;
+// the state is still exact and resumes.
+func TestClaimCheckpointAfterAPartialChunkResumes(t *testing.T) {
+	const size, chunk = MaxAddFileSize + 500_000, 4 * ChunkSizeUnit
+	srv, c := newUploadServer(t, nil)
+	srv.Me().AddEvent("e1")
+	srv.Inject(graphtest.Fault{Method: http.MethodPut, Kind: graphtest.FaultPartialChunk, Keep: 100_003})
+	data := claimData(size)
+	states := stopAfter(t, c, c.Me().Events("e1").Attachments(), data, chunk, func(s UploadState) bool { return s.Acked > 0 })
+	last := states[len(states)-1]
+	require.EqualValues(t, 100_003, last.Acked, "the first acknowledgement is the part the session kept")
+	sum := sha256.Sum256(data[:last.Acked])
+	assert.Equal(t, hex.EncodeToString(sum[:]), last.SHA256)
+	_, err := newTestClient(t, srv.URL(), srv.Credential()).ResumeUpload(context.Background(), last, strings.NewReader(string(data)), nil)
+	require.NoError(t, err)
+	stored := srv.Attachments("me", "e1")
+	require.Len(t, stored, 1)
+	assert.Equal(t, sha256.Sum256(data), sha256.Sum256(stored[0].Content))
+}
+
+// signalHandler is a slog.Handler that reports each record on a channel.
+type signalHandler struct{ ch chan slog.Record }
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.ch <- r:
+	default:
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
+
+// "When Graph answers 429 anyway, the mailbox is held until the
+// Retry-After the call waits out" (README Pacing; ClientOptions doc): a
+// second call to the mailbox, started once the client has seen the 429,
+// reaches Graph no earlier than the Retry-After allows (a lower bound only).
+func TestClaimMailboxHeldUntilRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var first429 time.Time
+	var arrivals []time.Time
+	srv := newScripted(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first429 = time.Now()
+		mu.Unlock()
+		reply(429, graphErr("ApplicationThrottled", "slow down"), "Retry-After", "1")(w, r)
+	}, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+		reply(200, `{"value":[]}`)(w, r)
+	})
+	logged := make(chan slog.Record, 16)
+	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.Logger = slog.New(signalHandler{logged}) })
+	atts := c.Users("a").Events("e").Attachments()
+	done := make(chan error, 1)
+	go func() { _, err := atts.List(context.Background()); done <- err }()
+	for saw429 := false; !saw429; { // wait until the client has read the 429
+		r := <-logged
+		r.Attrs(func(a slog.Attr) bool {
+			saw429 = saw429 || a.Value.String() == "429"
+			return !saw429
+		})
+	}
+	_, err := atts.List(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, 2)
+	for _, a := range arrivals {
+		assert.GreaterOrEqual(t, a.Sub(first429), 900*time.Millisecond, "a request reached the throttled mailbox before its Retry-After")
+	}
+}
