@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/eventattach/eventattach/graphtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -1858,5 +1859,98 @@ func TestClaimMailboxHeldUntilRetryAfter(t *testing.T) {
 	require.Len(t, arrivals, 2)
 	for _, a := range arrivals {
 		assert.GreaterOrEqual(t, a.Sub(first429), 900*time.Millisecond, "a request reached the throttled mailbox before its Retry-After")
+	}
+}
+
+// Tracing: the operation span's status is "Error with error.type"; "
+// error.type is the status code or a class: outcome_unknown, canceled,
+// timeout, connection_reset, truncated_answer, credential, invalid_input,
+// too_large, throttled, transport" (README Tracing).
+func TestClaimSpanErrorTypes(t *testing.T) {
+	opType := func(t *testing.T, rec *spanRecorder) any {
+		t.Helper()
+		for _, s := range rec.all() {
+			if s.parent == 0 {
+				assert.Equal(t, tracing.SpanStatusError, s.status, "operation span %q", s.name)
+				assert.True(t, s.ended, "operation span %q not ended", s.name)
+				return s.attrs["error.type"]
+			}
+		}
+		t.Fatal("no operation span")
+		return nil
+	}
+	traced := func(t *testing.T, base string, cred *countingCred) (*Client, *spanRecorder) {
+		rec := &spanRecorder{}
+		if cred == nil {
+			cred = &countingCred{}
+		}
+		return newTestClient(t, base, cred, func(o *ClientOptions) { o.TracingProvider = rec.provider(); o.Retry.MaxRetries = 1 }), rec
+	}
+	t.Run("404", func(t *testing.T) {
+		srv := newScripted(t, reply(404, graphErr("ErrorItemNotFound", "x")))
+		c, rec := traced(t, srv.URL+"/v1.0", nil)
+		_, err := c.Me().Events("e").Attachments().Get(context.Background(), "a")
+		require.Error(t, err)
+		assert.EqualValues(t, "404", fmt.Sprint(opType(t, rec)))
+	})
+	t.Run("throttled", func(t *testing.T) {
+		srv := newScripted(t, reply(429, graphErr("ApplicationThrottled", "x"), "Retry-After", "3600"))
+		c, rec := traced(t, srv.URL+"/v1.0", nil)
+		_, err := c.Me().Events("e").Attachments().List(context.Background())
+		require.Error(t, err)
+		assert.Contains(t, []string{"429", "throttled"}, fmt.Sprint(opType(t, rec)))
+	})
+	t.Run("too_large", func(t *testing.T) {
+		srv := newScripted(t, reply(500, ""))
+		c, rec := traced(t, srv.URL+"/v1.0", nil)
+		_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a", ContentBytes: make([]byte, MaxAddFileSize)})
+		require.ErrorIs(t, err, ErrTooLarge)
+		assert.Equal(t, "too_large", opType(t, rec))
+	})
+	t.Run("invalid_input", func(t *testing.T) {
+		srv := newScripted(t, reply(500, ""))
+		c, rec := traced(t, srv.URL+"/v1.0", nil)
+		_, err := c.Me().Events("..").Attachments().List(context.Background())
+		require.ErrorIs(t, err, ErrInvalidInput)
+		assert.Equal(t, "invalid_input", opType(t, rec))
+	})
+	t.Run("credential", func(t *testing.T) {
+		srv := newScripted(t, reply(500, ""))
+		c, rec := traced(t, srv.URL+"/v1.0", &countingCred{err: errors.New("entra is down")})
+		_, err := c.Me().Events("e").Attachments().List(context.Background())
+		require.Error(t, err)
+		assert.Equal(t, "credential", opType(t, rec))
+	})
+	t.Run("canceled", func(t *testing.T) {
+		srv := newScripted(t, reply(200, `{"value":[]}`))
+		c, rec := traced(t, srv.URL+"/v1.0", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := c.Me().Events("e").Attachments().List(ctx)
+		require.Error(t, err)
+		assert.Equal(t, "canceled", opType(t, rec))
+	})
+	t.Run("outcome_unknown", func(t *testing.T) {
+		d := newDupServer(t, "", nil, gateway504, -1)
+		c, rec := traced(t, d.URL+"/v1.0", nil)
+		_, err := c.Me().Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a", ContentBytes: []byte("x")})
+		require.ErrorIs(t, err, ErrOutcomeUnknown)
+		assert.Equal(t, "outcome_unknown", opType(t, rec))
+	})
+}
+
+// "Content's span ends when the reader is returned, not when it is read"
+// (README Tracing).
+func TestClaimContentSpanEndsWhenTheReaderIsReturned(t *testing.T) {
+	srv := newScripted(t, reply(200, "bytes", "Content-Type", "application/octet-stream"))
+	rec := &spanRecorder{}
+	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.TracingProvider = rec.provider() })
+	rc, err := c.Me().Events("e").Attachments().Content(context.Background(), "a")
+	require.NoError(t, err)
+	defer rc.Close()
+	for _, s := range rec.all() {
+		if s.parent == 0 {
+			assert.True(t, s.ended, "the Content span %q is still open before the reader is read", s.name)
+		}
 	}
 }
