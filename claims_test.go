@@ -1954,3 +1954,105 @@ func TestClaimContentSpanEndsWhenTheReaderIsReturned(t *testing.T) {
 		}
 	}
 }
+
+// returns runs f and fails the test if it has not returned after a long
+// while: a guard against a broken promise hanging the run, not a bound on
+// how fast f is.
+func returns(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not return", what)
+	}
+}
+
+// "ctx is honoured throughout, and a cancelled or failed upload deletes its
+// session" (README Large files); ChunkTimeout "bounds each request to the
+// upload URL" (FileUpload doc): the upload host never answers the DELETE.
+func TestClaimCancelledUploadReturnsWhenTheDeleteStalls(t *testing.T) {
+	var deletes atomic.Int32
+	var h *hostileSession
+	h = newHostileSession(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) {
+		reply(200, `{"ExpirationDateTime":"2030-01-01T00:00:00Z","nextExpectedRanges":["1310720"]}`)(w, r)
+	})
+	orig := h.upload.Config.Handler
+	h.upload.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			deletes.Add(1)
+			<-r.Context().Done() // never answers
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	c := h.client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var err error
+	var cancelled time.Time
+	returns(t, "Upload", func() {
+		_, err = c.Me().Events("e").Attachments().Upload(ctx, FileUpload{
+			Name: "f.bin", Content: newPattern(MaxAddFileSize), Size: MaxAddFileSize, ChunkSize: 4 * ChunkSizeUnit,
+			ChunkTimeout: 300 * time.Millisecond, Progress: func(int64, int64) { cancelled = time.Now(); cancel() },
+		})
+	})
+	// Reported, not asserted (no wall-clock upper bounds here): how long
+	// the cancelled call kept its caller waiting on the stalled DELETE.
+	t.Logf("Upload returned %v after its ctx was cancelled (ChunkTimeout 300ms)", time.Since(cancelled).Round(10*time.Millisecond))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotZero(t, deletes.Load(), "the session was not deleted")
+}
+
+// "If ctx ends while an answer that may hold a success is arriving, the
+// check still runs, for at most five seconds" (doc.go Duplicate check): the
+// check's list then never answers; the call still returns, ErrOutcomeUnknown.
+func TestClaimCheckAfterCtxEndsIsBounded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	landed := fmt.Sprintf(fileJSON, "landed", "a.txt", "text/plain", false, time.Now().UTC().Format(time.RFC3339))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", fmt.Sprint(len(landed)))
+			w.WriteHeader(201)
+			io.WriteString(w, landed[:len(landed)/2])
+			http.NewResponseController(w).Flush()
+			cancel()
+		}
+		<-r.Context().Done() // the POST's rest, and every read of the check, never come
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	var err error
+	returns(t, "AddFile", func() {
+		_, err = c.Me().Events("e").Attachments().AddFile(ctx, &FileAttachment{Name: "a.txt", ContentType: "text/plain", ContentBytes: []byte("agenda")})
+	})
+	assert.ErrorIs(t, err, ErrOutcomeUnknown)
+}
+
+// Content: the request counts "until the reader is closed, read to the end,
+// or ctx ends (which closes it)" (Content doc): a body that stalls; after
+// ctx ends, Read returns instead of waiting for ever.
+func TestClaimContentReaderEndsWithCtx(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte("first bytes"))
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	rc, err := c.Me().Events("e").Attachments().Content(ctx, "a")
+	require.NoError(t, err)
+	defer rc.Close()
+	buf := make([]byte, 11)
+	_, err = io.ReadFull(rc, buf)
+	require.NoError(t, err)
+	cancel()
+	returns(t, "Read after ctx ended", func() { _, err = rc.Read(buf) })
+	assert.Error(t, err)
+}
