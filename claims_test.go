@@ -2089,3 +2089,38 @@ func TestClaimLong503RetryAfterReturnedAtOnce(t *testing.T) {
 	assert.Equal(t, time.Hour, ge.RetryAfter)
 	assert.Len(t, srv.requests(), 1)
 }
+
+// List: "Each is a *FileAttachment, *ItemAttachment or *ReferenceAttachment"
+// (List doc; Attachment: "The set is closed"): a hostile page with a type
+// nobody knows, and null entries.
+func TestClaimListYieldsOnlyTheClosedSet(t *testing.T) {
+	srv := newScripted(t, reply(200, `{"value":[`+fmt.Sprintf(fileJSON, "f1", "a.txt", "text/plain", false, "2026-01-01T00:00:00Z")+
+		`,{"@odata.type":"#microsoft.graph.hologramAttachment","id":"h1","name":"x"},null,{"id":"n1","name":"no type"}]}`))
+	c := newTestClient(t, srv.URL+"/v1.0", nil)
+	atts, err := c.Me().Events("e").Attachments().List(context.Background())
+	if err != nil {
+		return // refusing the page keeps the promise too
+	}
+	for i, a := range atts {
+		switch v := a.(type) {
+		case *FileAttachment:
+			assert.NotNil(t, v, "entry %d", i)
+		case *ItemAttachment:
+			assert.NotNil(t, v, "entry %d", i)
+		case *ReferenceAttachment:
+			assert.NotNil(t, v, "entry %d", i)
+		default:
+			t.Errorf("entry %d is %T, outside the closed set", i, a)
+		}
+	}
+}
+
+// ItemAttachment.UnmarshalJSON: "item is decoded when present ... and its
+// @odata.type is known" (doc): an item of an unknown type is not an error.
+func TestClaimItemOfUnknownTypeIsNotDecoded(t *testing.T) {
+	var i ItemAttachment
+	err := json.Unmarshal([]byte(`{"@odata.type":"#microsoft.graph.itemAttachment","id":"i1","name":"x","item":{"@odata.type":"#microsoft.graph.post","id":""}}`), &i)
+	require.NoError(t, err)
+	assert.Nil(t, i.Item)
+	assert.Equal(t, "i1", i.ID)
+}
