@@ -280,7 +280,8 @@ func (e *opError) Error() string {
 	b.WriteString(" ")
 	b.WriteString(e.route)
 	b.WriteString(": ")
-	b.WriteString(strings.TrimPrefix(e.err.Error(), "eventattach: "))
+	// One voice: the prefix once, whatever the inner errors said.
+	b.WriteString(strings.ReplaceAll(e.err.Error(), "eventattach: ", ""))
 	return b.String()
 }
 

@@ -89,11 +89,21 @@ type ResumeOptions struct {
 // may have landed: the package doc's Duplicate check, from state.Started),
 // and, when it is not there, starts a new session for the whole file.
 func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io.ReadSeeker, opts *ResumeOptions) (_ *FileAttachment, err error) {
+	var a Attachments
+	if state.User == "" {
+		a = c.Me().Events(state.EventID).Attachments()
+	} else {
+		a = c.Users(state.User).Events(state.EventID).Attachments()
+	}
 	defer func() {
 		if err != nil {
-			err = &opError{op: "ResumeUpload", route: "upload of " + strconv.Quote(state.Name), err: err}
+			err = &opError{op: "ResumeUpload", route: a.Path() + " (upload of " + strconv.Quote(state.Name) + ")", err: err}
 		}
 	}()
+	// An id that would change the URL's shape: refused before anything is sent.
+	if _, err := a.r.path(); err != nil {
+		return nil, err
+	}
 	var o ResumeOptions
 	if opts != nil {
 		o = *opts
@@ -103,12 +113,6 @@ func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io
 	}
 	if state.UploadURL == "" || state.EventID == "" || state.Name == "" || state.Size <= 0 || state.Acked < 0 || state.Acked > state.Size {
 		return nil, invalidInput("the upload state is incomplete: %v", state)
-	}
-	var a Attachments
-	if state.User == "" {
-		a = c.Me().Events(state.EventID).Attachments()
-	} else {
-		a = c.Users(state.User).Events(state.EventID).Attachments()
 	}
 	f := FileUpload{
 		Name: state.Name, ContentType: state.ContentType, IsInline: state.IsInline, ContentID: state.ContentID,

@@ -272,8 +272,8 @@ func (s *sender) judge(ctx context.Context, err error) action {
 	}
 	var ce *credentialError
 	switch {
-	case errors.As(err, &ce):
-		return stop
+	case errors.As(err, &ce), errors.Is(err, ErrThrottled) && s.answer == nil:
+		return stop // the credential's failure, or pacing gave up before sending
 	case status == http.StatusUnauthorized && !s.ex.upload && !s.reauthed && ctx.Err() == nil &&
 		(s.answer.Code == "InvalidAuthenticationToken" || claimsFrom(s.resp.Header) != ""):
 		s.claims = claimsFrom(s.resp.Header)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
+	"github.com/eventattach/eventattach/internal/pace"
 )
 
 // Tracing, the way azcore's clients do it: ClientOptions.TracingProvider
@@ -63,6 +64,7 @@ const (
 	eventRetryWait     = "retry wait"
 	eventCheck         = "duplicate check"
 	eventNotRetried    = "retry not made"
+	eventPacingWait    = "pacing wait"
 )
 
 type opSpanKey struct{}
@@ -338,4 +340,18 @@ func errorClass(err error) string {
 		return "transport"
 	}
 	return "error"
+}
+
+// tracePacing records on the attempt's span each wait the mailbox's limits
+// imposed before the request went: for a slot, for room in a budget, or
+// for a 429's Retry-After.
+func (s *sender) tracePacing(waits []pace.Wait) {
+	if !s.at.open {
+		return
+	}
+	for _, w := range waits {
+		s.at.s.AddEvent(eventPacingWait,
+			tracing.Attribute{Key: attrWaitMS, Value: w.D.Milliseconds()},
+			tracing.Attribute{Key: attrWaitReason, Value: w.Reason})
+	}
 }

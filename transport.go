@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/eventattach/eventattach/internal/pace"
 )
 
 // The transport side of one attempt: the bearer token only for the Graph
@@ -87,11 +90,18 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 		n = max(r.ContentLength, 0)
 	}
 	t, err := s.c.limiter.Acquire(ctx, s.ex.mailbox, n, s.ex.paid)
+	if tl := (*pace.TooLong)(nil); errors.As(err, &tl) {
+		// The mailbox would hold the request past ctx's deadline (a 429's
+		// Retry-After, a budget's window): give up at once.
+		closeBody(req)
+		return nil, fmt.Errorf("%w: %w", ErrThrottled, err)
+	}
 	if err != nil {
 		closeBody(req)
 		s.slotErr = err
 		return nil, err
 	}
+	s.tracePacing(t.Waits)
 	s.w.arm()
 	resp, err := s.c.rt.RoundTrip(r)
 	if err != nil {

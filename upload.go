@@ -99,7 +99,8 @@ const codeBelowSessionMinimum = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSi
 // the cause returned (errors.Is(err, context.Canceled) holds after a cancel).
 // The final chunk's Location names the attachment, whose metadata is then
 // read with GET {route}/attachments/{id}?$select=... (if that read fails, the
-// result holds what the upload knows: id, name, size, type).
+// result holds what the upload knows: id, name, content type, inline flag
+// and content id; Size, Graph's figure, is not known).
 //
 // Errors before any request: f.Size over MaxUploadSize is ErrTooLarge; a nil
 // Content, a negative Size, an empty Name, a bad ChunkSize or an invalid id

@@ -223,6 +223,7 @@ func (u *uploader) abandon(ctx context.Context, cause error) error {
 	defer cancel()
 	out := u.c.send(dctx, &exchange{
 		method: http.MethodDelete, url: u.url, mailbox: u.mailbox, requestID: u.requestID, upload: true,
+		timeout: u.f.ChunkTimeout,
 	}, u.c.retry.MaxRetries)
 	if out.err == nil || (out.answer != nil && out.answer.StatusCode == http.StatusNotFound) {
 		u.log(ctx, slog.LevelDebug, "upload session deleted")

@@ -207,10 +207,31 @@ func (p *mailbox) slotRoom(now int64) (bool, int64) {
 	return true, 0
 }
 
-// wait queues on q until room says yes, then reserves with take. It
-// returns ctx's error (wrapped in what) if ctx ends first.
-func (p *mailbox) wait(ctx context.Context, q *[]*waiter, room func(now int64) (bool, int64), take func(), what func() string) error {
+// TooLong is a wait that would end past ctx's deadline: the request gives
+// up at once rather than sleep until the deadline.
+type TooLong struct {
+	What string        // what it would wait for
+	Wait time.Duration // how long
+}
+
+func (e *TooLong) Error() string {
+	return fmt.Sprintf("eventattach: waiting for %s would take %s, past the context's deadline", e.What, e.Wait.Round(time.Millisecond))
+}
+
+// Wait is one wait of a request before it was sent, for traces.
+type Wait struct {
+	Reason string // "slot", "budget" or "429 hold"
+	D      time.Duration
+}
+
+// wait queues on q until room says yes, then reserves with take, and
+// returns how long that took. It returns ctx's error (wrapped in what) if
+// ctx ends first, and a *TooLong at once when the time room names is past
+// ctx's deadline.
+func (p *mailbox) wait(ctx context.Context, q *[]*waiter, room func(now int64) (bool, int64), take func(), what func() string) (time.Duration, error) {
 	w := &waiter{ch: make(chan struct{}, 1)}
+	start := p.l.clk.Now()
+	deadline, hasDeadline := ctx.Deadline()
 	p.mu.Lock()
 	*q = append(*q, w)
 	for {
@@ -228,7 +249,13 @@ func (p *mailbox) wait(ctx context.Context, q *[]*waiter, room func(now int64) (
 					nudge(*q)
 				}
 				p.mu.Unlock()
-				return nil
+				return p.l.clk.Now().Sub(start), nil
+			}
+			if at > 0 && hasDeadline && time.Until(deadline) < time.Duration(at-now) {
+				err := &TooLong{What: what(), Wait: time.Duration(at - now)}
+				p.leave(q, w)
+				p.mu.Unlock()
+				return 0, err
 			}
 			if at > 0 {
 				timer, stop = p.l.clk.NewTimer(time.Duration(at - now))
@@ -242,20 +269,25 @@ func (p *mailbox) wait(ctx context.Context, q *[]*waiter, room func(now int64) (
 			stop()
 			p.mu.Lock()
 			msg := what()
-			for i, x := range *q {
-				if x == w {
-					*q = append((*q)[:i:i], (*q)[i+1:]...)
-					if i == 0 && len(*q) > 0 {
-						nudge(*q)
-					}
-					break
-				}
-			}
+			p.leave(q, w)
 			p.mu.Unlock()
-			return fmt.Errorf("eventattach: waiting for %s: %w", msg, ctx.Err())
+			return 0, fmt.Errorf("eventattach: waiting for %s: %w", msg, ctx.Err())
 		}
 		stop()
 		p.mu.Lock()
+	}
+}
+
+// leave takes w out of q, waking the next head if w was it.
+func (p *mailbox) leave(q *[]*waiter, w *waiter) {
+	for i, x := range *q {
+		if x == w {
+			*q = append((*q)[:i:i], (*q)[i+1:]...)
+			if i == 0 && len(*q) > 0 {
+				nudge(*q)
+			}
+			return
+		}
 	}
 }
 
@@ -271,9 +303,10 @@ func nudge(q []*waiter) {
 
 // Prepaid is a reservation made before the request, for its first attempt.
 type Prepaid struct {
-	p     *mailbox
-	bytes int64
-	used  bool
+	p      *mailbox
+	bytes  int64
+	used   bool
+	waited time.Duration // how long the reservation waited
 }
 
 // Prepay reserves one request and n body bytes of mailbox's budgets,
@@ -286,10 +319,11 @@ func (l *Pacer) Prepay(ctx context.Context, mailbox string, n int64) (*Prepaid, 
 		return nil, nil
 	}
 	p := l.box(mailbox)
-	if err := p.reserve(ctx, n); err != nil {
+	d, err := p.reserve(ctx, n)
+	if err != nil {
 		return nil, err
 	}
-	return &Prepaid{p: p, bytes: n}, nil
+	return &Prepaid{p: p, bytes: n, waited: d}, nil
 }
 
 // Release gives back the reservation if no attempt used it.
@@ -307,7 +341,7 @@ func (pp *Prepaid) Release() {
 }
 
 // reserve waits for room for one request of n bytes and reserves it.
-func (p *mailbox) reserve(ctx context.Context, n int64) error {
+func (p *mailbox) reserve(ctx context.Context, n int64) (time.Duration, error) {
 	lim := &p.l.lim
 	if lim.Bytes <= 0 {
 		n = 0
@@ -318,14 +352,14 @@ func (p *mailbox) reserve(ctx context.Context, n int64) error {
 			p.pendingReqs++
 			p.pendingBytes += n
 			p.mu.Unlock()
-			return nil
+			return 0, nil
 		}
 	}
 	p.mu.Unlock()
 	return p.reserveSlow(ctx, n)
 }
 
-func (p *mailbox) reserveSlow(ctx context.Context, n int64) error {
+func (p *mailbox) reserveSlow(ctx context.Context, n int64) (time.Duration, error) {
 	lim := &p.l.lim
 	return p.wait(ctx, &p.budgetQ, func(now int64) (bool, int64) { return p.budgetRoom(now, n) },
 		func() { p.pendingReqs++; p.pendingBytes += n },
@@ -351,6 +385,9 @@ func (l *Pacer) Acquire(ctx context.Context, mailbox string, n int64, paid *Prep
 	if paid != nil && !paid.used && paid.p == p {
 		paid.used = true
 		t.bytes, t.counted = paid.bytes, true
+		if paid.waited > 0 {
+			t.Waits = append(t.Waits, Wait{Reason: "budget", D: paid.waited})
+		}
 		budgets = false
 	}
 	p.mu.Lock()
@@ -378,12 +415,22 @@ func (l *Pacer) Acquire(ctx context.Context, mailbox string, n int64, paid *Prep
 
 func (p *mailbox) acquireSlow(ctx context.Context, t Ticket, budgets bool) (Ticket, error) {
 	if budgets {
-		if err := p.reserve(ctx, t.bytes); err != nil {
+		d, err := p.reserve(ctx, t.bytes)
+		if err != nil {
 			return Ticket{}, err
+		}
+		if d > 0 {
+			t.Waits = append(t.Waits, Wait{Reason: "budget", D: d})
 		}
 		t.counted = true
 	}
-	err := p.wait(ctx, &p.slotQ, p.slotRoom, func() { p.inFlight++ }, func() string {
+	p.mu.Lock()
+	reason := "slot"
+	if p.now() < p.holdUntil {
+		reason = "429 hold"
+	}
+	p.mu.Unlock()
+	d, err := p.wait(ctx, &p.slotQ, p.slotRoom, func() { p.inFlight++ }, func() string {
 		if p.now() < p.holdUntil {
 			return fmt.Sprintf("the end of Graph's Retry-After for mailbox %s (%d in flight)", p.name, p.inFlight)
 		}
@@ -392,6 +439,9 @@ func (p *mailbox) acquireSlow(ctx context.Context, t Ticket, budgets bool) (Tick
 	if err != nil {
 		t.cancel()
 		return Ticket{}, err
+	}
+	if d > 0 {
+		t.Waits = append(t.Waits, Wait{Reason: reason, D: d})
 	}
 	t.slot = true
 	return t, nil

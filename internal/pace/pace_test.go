@@ -385,3 +385,23 @@ func TestPaceWindowKeepsFewEntries(t *testing.T) {
 	// at least the last minute's 60,000.
 	assert.GreaterOrEqual(t, w.sum, int64(60_000))
 }
+
+// A request behind a 429's hold whose ctx ends first gives up at once,
+// saying how long the wait would be, instead of sleeping to its deadline.
+func TestPaceHoldPastTheDeadlineGivesUpAtOnce(t *testing.T) {
+	p, _ := testPacer(t, Limits{Concurrency: 4})
+	tk := mustAcquire(t, p, "users/u", 0)
+	tk.Answered(http.StatusTooManyRequests, 30*time.Second)
+	tk.Done()
+	// The fake clock never moves: only a wait known to pass the deadline
+	// can end this call before its ctx does.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := p.Acquire(ctx, "users/u", 0, nil)
+	var tl *TooLong
+	require.ErrorAs(t, err, &tl)
+	assert.Equal(t, 30*time.Second, tl.Wait)
+	assert.Contains(t, err.Error(), "Retry-After")
+	assert.NoError(t, ctx.Err(), "at once, not at the deadline")
+	assert.Equal(t, 0, p.Stats("users/u").Waiting, "it left the queue")
+}

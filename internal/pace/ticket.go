@@ -14,6 +14,8 @@ type Ticket struct {
 	bytes   int64
 	counted bool // holds a unit of the request budget
 	slot    bool // holds a slot
+	// Waits are the waits before the request could go (for traces).
+	Waits []Wait
 }
 
 // cancel gives back the reservations of a ticket whose request was not
