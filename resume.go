@@ -86,7 +86,7 @@ type ResumeOptions struct {
 // ErrInvalidInput and nothing is sent. It then asks the session (GET of the
 // upload URL) which byte it lacks and sends from there. When the session
 // has expired or is gone, it first looks for the attachment (the last chunk
-// may have landed: the package doc's Duplicate check, from state.Started),
+// may have landed: the package doc's Duplicate check, whatever its age),
 // and, when it is not there, starts a new session for the whole file.
 func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io.ReadSeeker, opts *ResumeOptions) (_ *FileAttachment, err error) {
 	var a Attachments
@@ -126,9 +126,10 @@ func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io
 		return nil, err
 	}
 	u := newUploader(a, f)
-	if !state.Started.IsZero() {
-		u.started = state.Started
-	}
+	// The duplicate check looks at any age: state.Started comes from the
+	// clock of whichever machine began the upload, and a candidate must
+	// match this file's name and sha256 anyway.
+	u.started = time.Time{}
 	if err := u.setURL(state.UploadURL); err != nil {
 		return nil, err
 	}

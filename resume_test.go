@@ -1,6 +1,7 @@
 package eventattach
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -174,4 +175,30 @@ func TestUploadResumeStateHidesTheAuthtoken(t *testing.T) {
 	for _, out := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s), fmt.Sprint(&s)} {
 		assert.NotContains(t, out, "SECRETTOKEN")
 	}
+}
+
+// A state saved on another machine carries that machine's clock in
+// Started. Ahead by two hours, it must not hide the attachment its upload
+// created: the resume finds it instead of uploading a second copy.
+func TestResumeWithAStartedFromAnotherClock(t *testing.T) {
+	t.Parallel()
+	const size = 10 * ChunkSizeUnit // over MaxAddFileSize: a session
+	srv := graphtest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	srv.Me().AddEvent("e1")
+	c := newTestClient(t, srv.URL(), srv.Credential())
+	var last UploadState
+	_, err := c.Me().Events("e1").Attachments().Upload(context.Background(), FileUpload{
+		Name: "r.bin", Content: newPattern(size), Size: size, ChunkSize: ChunkSizeUnit,
+		Checkpoint: func(s UploadState) { last = s },
+	})
+	require.NoError(t, err)
+	// The process died before it read the last 201; its saved state says
+	// it began two hours from now.
+	last.Started = time.Now().Add(2 * time.Hour)
+	att, err := newTestClient(t, srv.URL(), srv.Credential()).ResumeUpload(context.Background(), last, bytes.NewReader(patternBytes(size)), nil)
+	require.NoError(t, err)
+	stored := srv.Attachments("me", "e1")
+	require.Len(t, stored, 1, "found, not uploaded again")
+	assert.Equal(t, stored[0].ID, att.ID)
 }
