@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,75 +55,117 @@ func (e *BoundError) Timeout() bool { return true }
 // attempt limit (the answer's body is the caller's to read), stop ends both
 // and the attempt's context.
 type watch struct {
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// One timer serves both limits: it fires at the earlier of the attempt's
+	// end and a stall's, and a kick only records the time (no timer work on
+	// every read).
+	timer    *time.Timer
+	lastKick atomic.Int64 // unix nanoseconds of the last progress
+	deadline int64        // the attempt limit's end; 0: none (or handed over)
 	mu       sync.Mutex
 	armed    bool
-	stall    *time.Timer
-	limit    *time.Timer
 	limitFor time.Duration
 	stallFor time.Duration
-	limitErr error
-	stallErr error
+	method   string
+	url      string // the request's, its query a secret: errors show routeOf(url)
+	option   string // the option that set limitFor
 }
 
-func newWatch(ctx context.Context, attempt, stall time.Duration, onLimit, onStall *BoundError) *watch {
+func newWatch(ctx context.Context, attempt, stall time.Duration, method, rawURL, option string) *watch {
 	actx, cancel := context.WithCancelCause(ctx)
-	return &watch{ctx: actx, cancel: cancel, limitFor: attempt, stallFor: stall, limitErr: onLimit, stallErr: onStall}
+	return &watch{ctx: actx, cancel: cancel, limitFor: attempt, stallFor: stall, method: method, url: rawURL, option: option}
+}
+
+// routeOf is a URL without its query, for errors.
+func routeOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Scheme + "://" + u.Host + u.EscapedPath()
+	}
+	return redact(rawURL)
 }
 
 // arm starts both limits: the request is admitted (pacing waits for a
 // mailbox's slot or budget come before, and are no stall).
 func (w *watch) arm() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.armed { // a redirect's round trip: already running
-		w.mu.Unlock()
 		return
 	}
 	w.armed = true
+	now := time.Now().UnixNano()
+	w.lastKick.Store(now)
 	if w.limitFor > 0 {
-		w.limit = time.AfterFunc(w.limitFor, func() { w.cancel(w.limitErr) })
+		w.deadline = now + int64(w.limitFor)
 	}
-	w.mu.Unlock()
-	w.kick()
+	if d := w.next(now); d > 0 {
+		w.timer = time.AfterFunc(d, w.check)
+	}
+}
+
+// next is how long until the earlier limit, from now; 0 when none runs.
+func (w *watch) next(now int64) time.Duration {
+	var at int64
+	if w.stallFor > 0 {
+		at = w.lastKick.Load() + int64(w.stallFor)
+	}
+	if w.deadline > 0 && (at == 0 || w.deadline < at) {
+		at = w.deadline
+	}
+	if at == 0 {
+		return 0
+	}
+	return max(time.Duration(at-now), time.Nanosecond)
+}
+
+// check runs when the timer fires: a limit passed, or progress moved the
+// stall's end and the timer goes again.
+func (w *watch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer == nil {
+		return // stopped
+	}
+	now := time.Now().UnixNano()
+	switch {
+	case w.deadline > 0 && now >= w.deadline:
+		w.cancel(&BoundError{Method: w.method, Route: routeOf(w.url), Limit: w.limitFor, Option: w.option})
+	case w.stallFor > 0 && now >= w.lastKick.Load()+int64(w.stallFor):
+		w.cancel(&BoundError{Method: w.method, Route: routeOf(w.url), Stalled: true, Limit: w.stallFor, Option: "ClientOptions.StallTimeout"})
+	default:
+		if d := w.next(now); d > 0 {
+			w.timer.Reset(d)
+		}
+	}
 }
 
 // kick is progress: a byte went out or came in.
 func (w *watch) kick() {
-	if w == nil || w.stallFor <= 0 {
-		return
+	if w != nil {
+		w.lastKick.Store(time.Now().UnixNano())
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.armed {
-		return
-	}
-	if w.stall == nil {
-		w.stall = time.AfterFunc(w.stallFor, func() { w.cancel(w.stallErr) })
-		return
-	}
-	w.stall.Reset(w.stallFor)
 }
 
+// handOver ends the attempt limit: the body is now read at the caller's pace.
 func (w *watch) handOver() {
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.limit != nil {
-		w.limit.Stop()
-	}
+	w.deadline = 0
 }
 
+// stop ends the watch and the attempt's context.
 func (w *watch) stop() {
 	if w == nil {
 		return
 	}
-	w.handOver()
 	w.mu.Lock()
-	if w.stall != nil {
-		w.stall.Stop()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
 	}
 	w.mu.Unlock()
 	w.cancel(nil)
@@ -170,6 +214,9 @@ func (r *watchedReader) Close() error {
 // authorization is the token cache's, bounded by AttemptTimeout: a
 // credential that never answers ends the call with a *BoundError.
 func (c *Client) authorization(ctx context.Context, claims string) (string, error) {
+	if h, ok := c.tokens.cached(claims); ok {
+		return h, nil
+	}
 	if c.attemptTimeout <= 0 {
 		return c.tokens.authorization(ctx, claims)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -209,14 +208,24 @@ func (s *sender) attempt(ctx context.Context) error {
 	h := req.Header
 	if ex.body != nil {
 		req.ContentLength = ex.bodyLen
-		h.Set("Content-Type", ex.contentType)
+		h["Content-Type"] = headerValue(ex.contentType)
 	}
 	if ex.contentRange != "" {
-		h.Set("Content-Range", ex.contentRange)
+		h["Content-Range"] = []string{ex.contentRange}
 	}
-	h.Set("Accept", cmp.Or(ex.accept, "application/json"))
-	h.Set("User-Agent", userAgent)
-	h.Set("Client-Request-Id", ex.requestID)
+	h["Accept"] = headerValue(cmp.Or(ex.accept, "application/json"))
+	h["User-Agent"] = headerValue(userAgent)
+	h["Client-Request-Id"] = []string{ex.requestID}
+	// The bearer token, only for the Graph origin (RoundTrip keeps it so
+	// across redirects).
+	if !ex.upload && s.c.sendsToken(req.URL) {
+		auth, err := s.c.authorization(ctx, s.claims)
+		if err != nil {
+			return err
+		}
+		s.claims, s.authHeader = "", auth
+		h["Authorization"] = []string{auth}
+	}
 	req.SetResponseHandler(func(resp *http.Response) error {
 		if !ex.ok(resp.StatusCode) {
 			return nil
@@ -262,9 +271,9 @@ func (s *sender) attempt(ctx context.Context) error {
 
 // judge is the policy's verdict on the attempt that failed with err.
 func (s *sender) judge(ctx context.Context, err error) action {
-	status := 0
-	if s.answer != nil {
-		status = s.answer.StatusCode
+	status := 0 // no answer
+	if s.resp != nil {
+		status = s.resp.StatusCode // an answer, maybe cut off: the request was read
 	}
 	transport := err
 	if s.answer != nil && err == error(s.answer) {
@@ -340,11 +349,23 @@ func (c *Client) newWatch(ctx context.Context, ex *exchange) *watch {
 	if ex.timeout > 0 {
 		limit, option = ex.timeout, "FileUpload.ChunkTimeout"
 	}
-	route := redact(ex.url)
-	if u, err := url.Parse(ex.url); err == nil {
-		route = u.Scheme + "://" + u.Host + u.EscapedPath()
+	return newWatch(ctx, limit, c.stallTimeout, ex.method, ex.url, option)
+}
+
+// constHeaders are the header values every request carries, shared: the
+// transport only reads them.
+var constHeaders = map[string][]string{}
+
+func init() {
+	for _, v := range []string{"application/json", "application/octet-stream", "application/octet-stream, application/json", userAgent} {
+		constHeaders[v] = []string{v}
 	}
-	return newWatch(ctx, limit, c.stallTimeout,
-		&BoundError{Method: ex.method, Route: route, Limit: limit, Option: option},
-		&BoundError{Method: ex.method, Route: route, Stalled: true, Limit: c.stallTimeout, Option: "ClientOptions.StallTimeout"})
+}
+
+// headerValue is v as a header value, shared when it is a constant one.
+func headerValue(v string) []string {
+	if s, ok := constHeaders[v]; ok {
+		return s
+	}
+	return []string{v}
 }

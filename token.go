@@ -147,3 +147,17 @@ func decodeClaims(s string) string {
 	}
 	return s
 }
+
+// cached is the cached header when it is still good for a request without
+// a claims challenge.
+func (t *tokenCache) cached(claims string) (string, bool) {
+	if claims != "" {
+		return "", false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.header != "" && time.Now().Before(t.expires) {
+		return t.header, true
+	}
+	return "", false
+}

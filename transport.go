@@ -62,25 +62,22 @@ func (s *sender) checkRedirect(req *http.Request, via []*http.Request) error {
 // answer is read.
 func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	// go-retryablehttp may still hold the previous attempt's request: work
-	// on a copy with its own header map.
-	r := new(http.Request)
-	*r = *req
-	r.Header = req.Header.Clone()
+	// A token never leaves the Graph origin: not to an upload host, not
+	// after a redirect. The first hop carries what attempt set; a hop that
+	// would carry it wrongly goes as a copy with its header corrected.
+	r := req
+	want := ""
 	if !s.ex.upload && s.c.sendsToken(r.URL) {
-		claims := s.claims
-		s.claims = ""
-		h, err := s.c.authorization(ctx, claims)
-		if err != nil {
-			closeBody(req)
-			return nil, err
+		want = s.authHeader
+	}
+	if r.Header.Get("Authorization") != want {
+		r = req.Clone(ctx)
+		r.Body = req.Body
+		if want == "" {
+			r.Header.Del("Authorization")
+		} else {
+			r.Header.Set("Authorization", want)
 		}
-		r.Header.Set("Authorization", h)
-		s.authHeader = h
-	} else {
-		// A token never leaves the Graph origin: not to an upload host, not
-		// after a redirect.
-		r.Header.Del("Authorization")
 	}
 	// Pacing (internal/pace): a slot of the mailbox, and room in its
 	// request and byte budgets, before anything is sent. A prepaid
