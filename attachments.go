@@ -83,7 +83,7 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	}
 	out := new(FileAttachment)
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
-	sent.size, sent.sum = int64(len(f.ContentBytes)), sha256Sum(f.ContentBytes)
+	sent.size, sent.sum = int64(len(f.ContentBytes)), contentSum(f.ContentBytes)
 	if addOptions(opts).IfAbsent {
 		found, unlock, err := a.ifAbsent(ctx, "AddFile", sent)
 		if err != nil || found != nil {

@@ -152,7 +152,7 @@
 //     Graph's front ends and the mailbox store;
 //   - for a file: the same content id and content type (any, when the call
 //     left it to Graph), read from its metadata, and the same bytes, read
-//     back through $value (length and sha256);
+//     back through $value (length and a 64-bit hash);
 //   - for an item: the same item type and the item's own fields (a subject,
 //     a contact's names, a text body), read back with
 //     $expand=microsoft.graph.itemattachment/item.

@@ -128,7 +128,7 @@ func (c *Client) ResumeUpload(ctx context.Context, state UploadState, content io
 	u := newUploader(a, f)
 	// The duplicate check looks at any age: state.Started comes from the
 	// clock of whichever machine began the upload, and a candidate must
-	// match this file's name and sha256 anyway.
+	// match this file's name and bytes anyway.
 	u.started = time.Time{}
 	if err := u.setURL(state.UploadURL); err != nil {
 		return nil, err
@@ -204,13 +204,13 @@ func sameContent(content io.ReadSeeker, state UploadState) error {
 }
 
 // skipTo reads content from its start to byte next, hashing it (the
-// duplicate check needs the whole file's sha256), and sets the uploader
+// duplicate check needs the whole file's hash), and sets the uploader
 // there.
 func (u *uploader) skipTo(content io.ReadSeeker, next int64) error {
 	if _, err := content.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("eventattach: ResumeUpload %q: rewinding the content: %w", u.f.Name, err)
 	}
-	u.digest, u.ackSum = sha256.New(), sha256.New()
+	u.digest, u.ackSum = newContentHash(), sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(u.digest, u.ackSum), content, next); err != nil {
 		return fmt.Errorf("eventattach: ResumeUpload %q: reading the content: %w", u.f.Name, err)
 	}

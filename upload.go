@@ -2,7 +2,6 @@ package eventattach
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -281,7 +280,7 @@ type sessionJSON struct {
 }
 
 // uploadedAlready is FileUpload.IfAbsent's look at the event: the content's
-// sha256 (read once, then sought back), and the Duplicate check with no
+// hash (read once, then sought back), and the Duplicate check with no
 // time window. It returns the attachment found, or the lock to hold while
 // uploading.
 func (a Attachments) uploadedAlready(ctx context.Context, f FileUpload) (*FileAttachment, func(), error) {
@@ -293,7 +292,7 @@ func (a Attachments) uploadedAlready(ctx context.Context, f FileUpload) (*FileAt
 	if err != nil {
 		return nil, nil, fmt.Errorf("eventattach: Upload %q if absent: %w", f.Name, err)
 	}
-	h := sha256.New()
+	h := newContentHash()
 	n, err := io.CopyN(h, rs, f.Size)
 	if err != nil {
 		return nil, nil, contentError(err, n, f.Size)

@@ -24,7 +24,10 @@ import (
 func (u *uploader) open(ctx context.Context, sessionURL string) error {
 	u.sessionURL = sessionURL
 	u.buf = make([]byte, min(int64(u.f.ChunkSize), u.f.Size))
-	u.digest, u.ackSum = sha256.New(), sha256.New()
+	u.digest = newContentHash()
+	if u.f.Checkpoint != nil {
+		u.ackSum = sha256.New() // the checkpoints' SHA256 of the acknowledged bytes
+	}
 	return u.createSession(ctx)
 }
 

@@ -46,7 +46,10 @@ type uploader struct {
 	// from buf, which may be after the answer arrived: buf is refilled only
 	// once every one of them is closed.
 	bodies []chan struct{}
-	digest hash.Hash // sha256 of the content read so far
+	digest hash.Hash // contentSum of the content read so far (see hashed)
+	// hashing is closed once digest has taken the chunk in buf: the hash
+	// runs beside the chunk's PUT, both only reading buf.
+	hashing chan struct{}
 
 	// For checkpoints (FileUpload.Checkpoint, ResumeUpload).
 	expires time.Time // the session's expirationDateTime
@@ -290,11 +293,17 @@ func (u *uploader) fill(ctx context.Context) error {
 		}
 	}
 	u.bodies = u.bodies[:0]
+	u.hashed()
 	u.bufStart, u.bufLen = u.bufEnd(), 0
 	n := min(int64(len(u.buf)), u.f.Size-u.bufStart)
 	got, err := readFull(ctx, u.f.Content, u.buf[:n])
 	u.bufLen = got
-	u.digest.Write(u.buf[:got])
+	done := make(chan struct{})
+	u.hashing = done
+	go func(b []byte) {
+		u.digest.Write(b)
+		close(done)
+	}(u.buf[:got])
 	if err != nil {
 		return contentError(err, u.bufStart+int64(got), u.f.Size)
 	}
@@ -317,12 +326,22 @@ func (u *uploader) advance(ctx context.Context, ranges []string) error {
 	if next > u.acked {
 		// New bytes acknowledged: they are still in buf (fill runs only once
 		// everything read was acknowledged).
-		u.ackSum.Write(u.buf[u.acked-u.bufStart : next-u.bufStart])
+		if u.ackSum != nil {
+			u.ackSum.Write(u.buf[u.acked-u.bufStart : next-u.bufStart])
+		}
 		u.acked = next
 		u.checkpoint()
 	}
 	u.moveTo(next)
 	return nil
+}
+
+// hashed waits until digest has taken every chunk read.
+func (u *uploader) hashed() {
+	if u.hashing != nil {
+		<-u.hashing
+		u.hashing = nil
+	}
 }
 
 // moveTo is the one place the offset moves: the next byte the session
@@ -398,10 +417,11 @@ func (u *uploader) created(ctx context.Context, location string) (*FileAttachmen
 // findCreated looks for the attachment when the session ended without a
 // readable 201 (the answer to the last chunk was lost), by the package
 // doc's Duplicate check: this upload's name, flags and bytes (length and
-// sha256 through $value). Graph's reported size is never compared: it is
+// hash through $value). Graph's reported size is never compared: it is
 // not the byte count.
 func (u *uploader) findCreated(ctx context.Context, cause error) (*FileAttachment, error) {
 	sent := sentFile(u.f.Name, u.f.ContentType, u.f.IsInline, u.f.ContentID)
+	u.hashed()
 	sent.size, sent.sum = u.f.Size, u.digest.Sum(nil)
 	att, err := u.a.checkSent(ctx, u.requestID, sent, u.started)
 	if err != nil {
