@@ -204,8 +204,8 @@ func TestDecodeAttachmentAnswerAllocatesOnce(t *testing.T) {
 // contentBytes (decoded as it comes), with or without a size claiming a
 // huge file, and an endless other field.
 func TestHugeGetAnswerIsRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads 230 MB per case")
+	if testing.Short() || raceEnabled {
+		t.Skip("reads 230 MB per case (-short, or -race: it runs in the plain go test of CI)")
 	}
 	noRetry := func(o *ClientOptions) { o.Retry.MaxRetries = -1 }
 	limit := fmt.Sprintf("larger than %d bytes", maxGetAnswer)

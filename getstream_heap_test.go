@@ -109,6 +109,9 @@ func heapObjects() uint64 {
 // 1.1× the file plus 1 MiB while Get runs. graphtest runs in a process of its
 // own (see graphtestChild).
 func TestGetPeakHeapOn150MiBAttachment(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a heap measurement: meaningless under -race (it runs in the plain go test of CI)")
+	}
 	if testing.Short() {
 		t.Skip("moves 350 MB through a graphtest process")
 	}

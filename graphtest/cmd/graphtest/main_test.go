@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ func TestProcess(t *testing.T) {
 		"-attendees", "AAMkProc1=:carol@contoso.com", "-faults", "DELETE:503:1")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
 
@@ -183,4 +184,22 @@ func TestShellQuote(t *testing.T) {
 	assert.Equal(t, "AAMk+/x=", shellQuote("AAMk+/x="))
 	assert.Equal(t, "http://127.0.0.1:1/v1.0", shellQuote("http://127.0.0.1:1/v1.0"))
 	assert.Equal(t, `'it'\''s me'`, shellQuote("it's me"))
+}
+
+// lockedBuffer is stderr as the process writes it, safe to read meanwhile.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

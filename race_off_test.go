@@ -1,0 +1,5 @@
+//go:build !race
+
+package eventattach
+
+const raceEnabled = false
