@@ -313,9 +313,14 @@ func errorClass(err error) string {
 	var ge *GraphError
 	var ce *credentialError
 	var ne net.Error
+	var be *BoundError
 	switch {
 	case errors.Is(err, ErrOutcomeUnknown):
 		return "outcome_unknown"
+	case errors.As(err, &be) && be.Stalled:
+		return "stalled"
+	case errors.As(err, &be):
+		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
