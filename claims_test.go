@@ -1975,8 +1975,7 @@ func returns(t *testing.T, what string, f func()) {
 // upload URL" (FileUpload doc): the upload host never answers the DELETE.
 func TestClaimCancelledUploadReturnsWhenTheDeleteStalls(t *testing.T) {
 	var deletes atomic.Int32
-	var h *hostileSession
-	h = newHostileSession(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) {
+	h := newHostileSession(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) {
 		reply(200, `{"ExpirationDateTime":"2030-01-01T00:00:00Z","nextExpectedRanges":["1310720"]}`)(w, r)
 	})
 	orig := h.upload.Config.Handler

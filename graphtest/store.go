@@ -263,15 +263,6 @@ func (m *Mailbox) eventLocked(id string) *event {
 	return nil
 }
 
-func (e *event) attachmentLocked(id string) *attachment {
-	for _, a := range e.atts {
-		if a.ID == id {
-			return a
-		}
-	}
-	return nil
-}
-
 // StoredAttachment is an attachment as the server stored it.
 type StoredAttachment struct {
 	ID                   string
