@@ -301,3 +301,52 @@ func TestConformanceRecorder(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceRecorderShortUserID records the suite's run for a user
+// whose id is short ("u1") and an event whose id holds it: the Recorder
+// replaces the user id where it is an id and nowhere else, so the event id
+// is written as it was, the recording holds no secret, and it replays
+// against the SDK and against graphtest.
+func TestConformanceRecorderShortUserID(t *testing.T) {
+	t.Parallel()
+	const user, event = "u1", "AAMkAGu1AAAt9AHjU1A="
+	dir := t.TempDir()
+	cfg := &cfConfig{user: user, eventID: event, recordDir: dir, bigUpload: 8 << 20}
+	var tg *cfTarget
+	t.Run("run", func(t *testing.T) {
+		tg = cfNewTarget(t, cfg)
+		cfRunSuite(t, tg)
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	// The short id is checked as an id (below), not as a substring.
+	secrets := slices.DeleteFunc(cfSecretsOf(tg.srv, user, nil), func(s string) bool { return len(s) < 4 })
+	cfCheckRecording(t, dir, secrets)
+
+	_, xs := txLoad(t, dir)
+	idRE := regexp.MustCompile(`(?i)(/users/|users\(')u1\b`)
+	onGraph := 0
+	for _, x := range xs {
+		if m := idRE.FindString(string(x.Data)); m != "" {
+			t.Errorf("%s holds the user id: %q", x.Name, m)
+		}
+		if x.OnUploadHost() {
+			continue
+		}
+		onGraph++
+		// (ErrUnknownEvent asks for another event of the same start.)
+		if !strings.Contains(x.URL, "/users/00000000-0000-0000-0001-000000000001/events/"+event[:8]) {
+			t.Errorf("%s: URL %s, want the user's placeholder and the event id %s", x.Name, x.URL, event)
+		}
+	}
+	if onGraph == 0 {
+		t.Fatal("no Graph request recorded")
+	}
+	t.Run("sdk", func(t *testing.T) { cfReplayDir(t, dir) })
+	t.Run("graphtest", func(t *testing.T) {
+		for _, d := range cfReplayGraphtest(t, xs) {
+			t.Errorf("%s %s: %s", d.file, d.request, strings.Join(d.what, "; "))
+		}
+	})
+}

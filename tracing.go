@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -200,6 +202,9 @@ type attemptSpan struct {
 	s    tracing.Span
 	open bool
 	tmpl string // the exchange's route template, made once per send
+
+	secrets     []string // the exchange's secrets (secretsOf), made once per send
+	secretsMade bool
 }
 
 // startAttempt opens the span of the attempt go-retryablehttp is about to
@@ -237,7 +242,7 @@ func (s *sender) traceAnswer(resp *http.Response, err error) {
 	class := ""
 	if resp != nil {
 		s.at.s.SetAttributes(tracing.Attribute{Key: attrStatus, Value: resp.StatusCode})
-		if id := resp.Header.Get("request-id"); id != "" && safeToken(id) {
+		if id := resp.Header.Get("request-id"); id != "" && s.traceable(id, resp) {
 			s.at.s.SetAttributes(tracing.Attribute{Key: attrServiceRequestID, Value: id})
 		}
 		if !s.ex.ok(resp.StatusCode) {
@@ -283,13 +288,51 @@ func (s *sender) endAttempt() {
 		return
 	}
 	s.at.open = false
-	if s.answer != nil && safeToken(s.answer.Code) {
+	if s.answer != nil && s.traceable(s.answer.Code, s.resp) {
 		s.at.s.SetAttributes(tracing.Attribute{Key: attrGraphCode, Value: s.answer.Code})
 	}
 	if s.gaveUp != "" {
 		s.at.s.AddEvent(eventNotRetried, tracing.Attribute{Key: attrNotRetried, Value: s.gaveUp})
 	}
 	s.at.s.End()
+}
+
+// traceable accepts a value an answer brought (a request-id, an error code)
+// for an attribute: a safeToken that holds none of the exchange's secrets.
+// An upload host may echo its authtoken as its request-id, and the
+// authtoken is letters, digits and -_. as a request id is: a value that
+// equals or holds any query value of the URL asked (of any length), or
+// its raw query, is dropped, as the log record scrubs it.
+func (s *sender) traceable(v string, resp *http.Response) bool {
+	if !safeToken(v) {
+		return false
+	}
+	if !s.at.secretsMade {
+		s.at.secretsMade = true
+		s.at.secrets = secretsOf(s.ex.url)
+		if resp != nil && resp.Request != nil && resp.Request.URL.String() != s.ex.url {
+			s.at.secrets = append(s.at.secrets, secretsOf(resp.Request.URL.String())...)
+		}
+	}
+	for _, sec := range s.at.secrets {
+		if sec != "" && strings.Contains(v, sec) {
+			return false
+		}
+	}
+	if s.ex.upload {
+		// secretsOf leaves out values shorter than 4 characters; an
+		// attribute is never one of them either.
+		if u, err := url.Parse(s.ex.url); err == nil {
+			for _, vs := range u.Query() {
+				for _, q := range vs {
+					if q != "" && v == q {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
 }
 
 // safeToken accepts what is an identifier (Graph's error codes, request

@@ -447,3 +447,88 @@ func TestTracingAttributeNamesAreTheDocumentedOnes(t *testing.T) {
 		assert.Contains(t, string(readme), "`"+literal+"`", "the README documents %s", literal)
 	}
 }
+
+// echoTokenTransport is an upload host that echoes the authtoken of the
+// URL asked: as its request-id, and inside its error code.
+type echoTokenTransport struct {
+	rt     http.RoundTripper
+	tokens []string
+	mu     sync.Mutex
+}
+
+func (e *echoTokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := e.rt.RoundTrip(r)
+	tok := r.URL.Query().Get("authtoken")
+	if err != nil || tok == "" {
+		return resp, err
+	}
+	e.mu.Lock()
+	e.tokens = append(e.tokens, tok)
+	n := len(e.tokens)
+	e.mu.Unlock()
+	if n%2 == 1 {
+		resp.Header.Set("request-id", tok)
+	} else {
+		resp.Header.Set("request-id", "req-"+tok+"-1")
+	}
+	return resp, nil
+}
+
+func TestTracingServiceRequestIDEchoingTheAuthtokenIsNotRecorded(t *testing.T) {
+	t.Parallel()
+	rec := &spanRecorder{}
+	echo := &echoTokenTransport{rt: http.DefaultTransport}
+	srv, c := newUploadServer(t, nil, func(o *ClientOptions) {
+		o.TracingProvider = rec.provider()
+		o.HTTPClient = &http.Client{Transport: echo}
+	})
+	srv.User("adele@contoso.com").AddEvent("AAMkEvt=")
+	atts := c.Users("adele@contoso.com").Events("AAMkEvt=").Attachments()
+	// A retried chunk: request-ids on an error answer and on successes.
+	srv.Inject(graphtest.Fault{Method: http.MethodPut, Path: "AttachmentSessions", Kind: graphtest.FaultStatus, Status: 503})
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	_, err := atts.Upload(context.Background(), FileUpload{Name: "big.bin", Content: bytes.NewReader(big), Size: int64(len(big)), ChunkSize: 4 * ChunkSizeUnit})
+	require.NoError(t, err)
+	echo.mu.Lock()
+	tokens := append([]string(nil), echo.tokens...)
+	echo.mu.Unlock()
+	require.GreaterOrEqual(t, len(tokens), 2, "the upload host answered")
+
+	graphIDs := 0
+	for _, s := range rec.all() {
+		check := func(where string, v any) {
+			for _, tok := range tokens {
+				assert.NotContains(t, fmt.Sprint(v), tok, "%s of span %q", where, s.name)
+			}
+		}
+		check("name", s.name)
+		check("status description", s.desc)
+		for k, v := range s.attrs {
+			check(k, v)
+			if k == attrServiceRequestID {
+				graphIDs++
+			}
+		}
+		for _, e := range s.events {
+			check("event", e.name)
+			for k, v := range e.attrs {
+				check("event "+e.name+" "+k, v)
+			}
+		}
+	}
+	assert.Positive(t, graphIDs, "Graph's own request-ids are still recorded")
+}
+
+func TestTracingAnswerValuesHoldingASecretAreDropped(t *testing.T) {
+	t.Parallel()
+	up := &sender{ex: &exchange{upload: true, url: "https://outlook.office.com/api/v2.0/Users('u@t')/Events('e')/AttachmentSessions('s')?authtoken=Tok-123_abc.9&v=ab"}}
+	for v, want := range map[string]bool{
+		"Tok-123_abc.9":          false, // the authtoken itself
+		"req-Tok-123_abc.9-1":    false, // holding it
+		"ab":                     false, // a short query value
+		"a1b2c3d4-0000-1111":     true,
+		"InvalidAuthenticationT": true,
+	} {
+		assert.Equal(t, want, up.traceable(v, nil), "%q", v)
+	}
+}

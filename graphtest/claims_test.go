@@ -429,3 +429,35 @@ func TestClaimCredentialSetErrorCallsAndIssueToken(t *testing.T) {
 		t.Errorf("an issued token outlived ExpireTokens: %d", st)
 	}
 }
+
+// "User returns the user mailbox whose id or userPrincipalName (both
+// compared case-insensitively ...)": a UPN in capitals and a user id (a
+// GUID) in capitals reach the same mailbox, on routes and in Server.User.
+func TestClaimUserIDsAndUPNsCompareCaseInsensitively(t *testing.T) {
+	s := graphtest.NewServer(nil)
+	t.Cleanup(s.Close)
+	adele := s.User("adele@contoso.com")
+	adele.AddEvent("e1")
+	if st, body := claimDo(t, "POST", s.URL()+"/users/ADELE@CONTOSO.COM/events/e1/attachments", claimToken(t, s), claimFile); st != 201 {
+		t.Fatalf("POST /users/ADELE@CONTOSO.COM/...: %d %s", st, body)
+	}
+	if got := s.Attachments("adele@contoso.com", "e1"); len(got) != 1 {
+		t.Errorf("adele@contoso.com's mailbox holds %d attachments, want 1", len(got))
+	}
+
+	const id = "d3b9214b-dd8b-441d-b7dc-c446c9fa0e69"
+	m := s.User(id)
+	if s.User(strings.ToUpper(id)) != m {
+		t.Fatal("a user id in capitals made another mailbox")
+	}
+	m.AddEvent("e2")
+	if st, body := claimDo(t, "POST", s.URL()+"/users/"+strings.ToUpper(id)+"/events/e2/attachments", claimToken(t, s), claimFile); st != 201 {
+		t.Fatalf("POST by the user id in capitals: %d %s", st, body)
+	}
+	if st, body := claimDo(t, "GET", s.URL()+"/users/"+strings.ToUpper(id)+"@CONTOSO.COM/events/e2/attachments", claimToken(t, s), ""); st != 200 || !strings.Contains(body, "a.txt") {
+		t.Errorf("GET by the UPN in capitals: %d %s", st, body)
+	}
+	if got := s.Attachments(strings.ToUpper(id), "e2"); len(got) != 1 {
+		t.Errorf("%d attachments, want 1", len(got))
+	}
+}

@@ -47,7 +47,14 @@ const maxCapturedJSON = 8 << 20
 // placeholder within one Recorder): "{token-N}", "{authtoken-N}", GUIDs
 // 00000000-0000-0000-0001-00000000000N for user ids and
 // 00000000-0000-0000-0002-00000000000N for tenant ids, "userN@example.com"
-// for addresses (in the %40 form where the original was). Values the
+// for addresses (with its '@' written as the original's was: plain, %40,
+// %2540 or \u0040), "User N" for the names of userN (a given UPN's
+// "adele.vance" is Adele Vance, however written; a name beside an address
+// in emailAddress is that address's user's). Ids, names and quotes doubled
+// in OData keys (a quote written twice) are found too. User and tenant ids
+// and names are replaced only where they are a whole token, never inside
+// another id, a word or base64, so that a short id ("u1") leaves the
+// transcript as it was otherwise and it still replays. Values the
 // Recorder cannot recognise on its own (the user a run works on, a tenant
 // id) are given with RedactUser, RedactTenant and Redact.
 //
@@ -431,15 +438,20 @@ type scrubber struct {
 	reps  []replacement // from prepare
 
 	place  map[string]string // lower-cased secret -> placeholder
+	kinds  map[string]string // lower-cased secret -> its kind
 	counts map[string]int
 	emails map[string]string // lower-cased address -> placeholder's local part
 }
 
 func newScrubber(explicit []recSecret) *scrubber {
-	sc := &scrubber{place: map[string]string{}, counts: map[string]int{}, emails: map[string]string{}}
+	sc := &scrubber{place: map[string]string{}, kinds: map[string]string{}, counts: map[string]int{}, emails: map[string]string{}}
 	for _, s := range explicit {
-		if s.kind == "user" && emailRE.MatchString(s.value) {
+		if s.kind == "user" && isEmail(s.value) {
 			sc.email(s.value)
+			// The name the address is made of: "adele.vance" is Adele Vance.
+			k := emailKey(s.value)
+			local, _, _ := strings.Cut(k, "@")
+			sc.learnName(local, k, true)
 			continue
 		}
 		sc.add(s.value, s.kind)
@@ -447,18 +459,91 @@ func newScrubber(explicit []recSecret) *scrubber {
 	return sc
 }
 
+// isEmail says whether v is one address and nothing else.
+func isEmail(v string) bool {
+	loc := emailRE.FindStringIndex(v)
+	return loc != nil && loc[0] == 0 && loc[1] == len(v)
+}
+
+// nameStop are the words a name part is not replaced as: the placeholders'
+// own, and too common to be a name.
+var nameStop = map[string]bool{"user": true, "users": true, "example": true, "admin": true, "test": true, "mail": true, "name": true}
+
+// learnName makes a user's name a placeholder, "User N" after the address
+// key's "userN@example.com": the whole name as it is written and the other
+// way round ("Adele Vance", "Vance, Adele", "Adele.Vance"), and, wherever
+// one is a JSON string of its own ("givenName":"Adele"), each part of 3
+// letters or more. fromLocal: name is an address's local part, which is
+// also replaced as a word of its own ("adele.vance" -> "userN").
+func (sc *scrubber) learnName(name, key string, fromLocal bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || strings.ContainsAny(name, "@{}") || isEmail(name) {
+		return
+	}
+	local := sc.localOf(key)
+	n := strings.TrimPrefix(local, "user")
+	display := "User " + n
+	parts := strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == '.' || r == '_' || r == ',' || r == '\t' })
+	if fromLocal {
+		if len(name) >= 3 && !nameStop[strings.ToLower(name)] {
+			sc.addAs(name, local, "name", false)
+		}
+		if len(parts) < 2 {
+			// A one-word local part ("adele") is the given name too.
+			if len(name) >= 3 && !nameStop[strings.ToLower(name)] {
+				sc.addAs(name, display, "namepart", false)
+			}
+			return
+		}
+	} else {
+		sc.addAs(name, display, "name", false)
+	}
+	if len(parts) >= 2 {
+		sc.addAs(strings.Join(parts, " "), display, "name", false)
+		sc.addAs(parts[len(parts)-1]+", "+strings.Join(parts[:len(parts)-1], " "), display, "name", false)
+		sc.addAs(parts[len(parts)-1]+" "+strings.Join(parts[:len(parts)-1], " "), display, "name", false)
+		sc.addAs(strings.Join(parts, "."), display, "name", false)
+	}
+	for _, p := range parts {
+		if len(p) >= 3 && !nameStop[strings.ToLower(p)] {
+			sc.addAs(p, display, "namepart", true)
+		}
+	}
+}
+
+// addAs adds secret v with its placeholder p; jsonOnly: replaced only
+// where it is a whole JSON string.
+func (sc *scrubber) addAs(v, p, kind string, jsonOnly bool) {
+	k := strings.ToLower(v)
+	if v == "" || k == strings.ToLower(p) {
+		return
+	}
+	if _, ok := sc.place[k]; ok {
+		return
+	}
+	if jsonOnly {
+		kind = "jsonpart"
+	}
+	sc.place[k], sc.kinds[k] = p, kind
+	sc.order = append(sc.order, v)
+}
+
 var (
 	bearerRE    = regexp.MustCompile(`(?i)^bearer\s+(\S+)`)
 	authtokenRE = regexp.MustCompile(`(?i)authtoken=([^&"'\s<>\\]+)`)
 	// Users('{userId}@{tenantId}') in upload URLs and @odata.context, with
 	// the '@' plain or escaped; the tenant is what follows the last '@'.
-	usersAtRE = regexp.MustCompile(`(?i)users\('([^']+)(?:@|%40)([^'@%]+)'\)`)
+	// An OData key doubles a quote in it: users('o''brien@contoso.com').
+	usersAtRE = regexp.MustCompile(`(?i)users\('((?:[^']|'')+)(?:@|%40)([^'@%]+)'\)`)
 	// users('{id}') without an '@'.
-	usersIDRE = regexp.MustCompile(`(?i)users\('([^'@%]+)'\)`)
+	usersIDRE = regexp.MustCompile(`(?i)users\('((?:[^'@%]|'')+)'\)`)
 	// /users/{id}/ in a path.
 	usersPathRE = regexp.MustCompile(`(?i)/users/([^/?#]+)`)
-	emailRE     = regexp.MustCompile(`(?i)[a-z0-9._+-]+(?:@|%40)[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}`)
-	jwtRE       = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	// An address: its '@' plain, URL-escaped (once or twice) or JSON-escaped;
+	// its local part may hold escapes (%2B) and quotes, single or doubled
+	// (o'brien, o''brien in an OData key), never at its start.
+	emailRE = regexp.MustCompile(`(?i)[a-z0-9_+-](?:[a-z0-9._+-]|%[0-9a-f]{2}|''?[a-z0-9_+-])*(?:@|%40|%2540|\\u0040)[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}`)
+	jwtRE   = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
 )
 
 func (sc *scrubber) add(v, kind string) {
@@ -469,6 +554,7 @@ func (sc *scrubber) add(v, kind string) {
 	if _, ok := sc.place[k]; ok {
 		return
 	}
+	sc.kinds[k] = kind
 	sc.counts[kind]++
 	n := sc.counts[kind]
 	var p string
@@ -490,21 +576,77 @@ func isPlaceholderGUID(v string) bool {
 	return strings.HasPrefix(v, "00000000-0000-0000-000")
 }
 
-func (sc *scrubber) email(addr string) string {
-	at := "@"
-	if !strings.Contains(addr, "@") {
-		at = "%40"
+// atForms are the ways an address's '@' is written, longest first.
+var atForms = []string{`\u0040`, "%2540", "%40", "@"}
+
+// emailKey is an address as the scrubber knows it: lower-cased, its '@'
+// and its escapes and doubled quotes undone.
+func emailKey(addr string) string {
+	k := strings.ToLower(addr)
+	for _, at := range atForms {
+		k = strings.Replace(k, at, "@", 1)
 	}
-	k := strings.ToLower(strings.Replace(addr, "%40", "@", 1))
-	if strings.HasSuffix(k, "@example.com") {
-		return addr
+	k = strings.ReplaceAll(k, "''", "'")
+	if u, err := url.PathUnescape(k); err == nil {
+		k = u
 	}
+	return k
+}
+
+// localOf is the placeholder's local part ("userN") of an address key.
+func (sc *scrubber) localOf(k string) string {
 	local, ok := sc.emails[k]
 	if !ok {
 		local = fmt.Sprintf("user%d", len(sc.emails)+1)
 		sc.emails[k] = local
 	}
-	return local + at + "example.com"
+	return local
+}
+
+func (sc *scrubber) email(addr string) string {
+	at := "@"
+	for _, f := range atForms {
+		if strings.Contains(strings.ToLower(addr), strings.ToLower(f)) {
+			at = f
+			break
+		}
+	}
+	k := emailKey(addr)
+	if strings.HasSuffix(k, "@example.com") {
+		return addr
+	}
+	return sc.localOf(k) + at + "example.com"
+}
+
+// scrubEmails replaces every address in s. A match that starts in the
+// middle of an escape (%27adele%40…, \u0027adele@…) starts after it.
+func (sc *scrubber) scrubEmails(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range emailRE.FindAllStringIndex(s, -1) {
+		i, j := m[0], m[1]
+		switch {
+		case i >= 1 && s[i-1] == '%' && j-i > 2 && isHex(s[i]) && isHex(s[i+1]):
+			i += 2
+		case i >= 1 && s[i-1] == '\\' && j-i > 5 && (s[i] == 'u' || s[i] == 'U') && isHex(s[i+1]) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]):
+			i += 5
+		}
+		if !isEmail(s[i:j]) {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(sc.email(s[i:j]))
+		last = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // discover learns the secrets of one exchange: its bearer token, the
@@ -532,11 +674,17 @@ func (sc *scrubber) discover(v *view) {
 			}
 			sc.add(m[2], "tenant")
 			if !emailRE.MatchString(m[1]) {
-				sc.add(m[1], "user")
+				sc.add(strings.ReplaceAll(m[1], "''", "'"), "user")
 			}
 		}
 		for _, m := range usersIDRE.FindAllStringSubmatch(s, -1) {
-			sc.add(m[1], "user")
+			sc.add(strings.ReplaceAll(m[1], "''", "'"), "user")
+		}
+	}
+	for _, b := range [][]byte{v.reqBody, v.resBody} {
+		var doc any
+		if isText(b) && json.Unmarshal(b, &doc) == nil {
+			sc.discoverNames(doc)
 		}
 	}
 	for _, m := range usersPathRE.FindAllStringSubmatch(v.url, -1) {
@@ -546,13 +694,50 @@ func (sc *scrubber) discover(v *view) {
 	}
 }
 
+// discoverNames learns the names beside addresses in a JSON document:
+// emailAddress {"name","address"} (organizers, attendees) and users'
+// displayName, givenName and surname beside their mail or
+// userPrincipalName.
+func (sc *scrubber) discoverNames(doc any) {
+	switch d := doc.(type) {
+	case []any:
+		for _, x := range d {
+			sc.discoverNames(x)
+		}
+	case map[string]any:
+		addr := ""
+		for _, k := range []string{"address", "mail", "userPrincipalName"} {
+			if a, _ := d[k].(string); isEmail(a) {
+				addr = a
+				break
+			}
+		}
+		if addr != "" {
+			key := emailKey(addr)
+			for _, k := range []string{"name", "displayName", "givenName", "surname"} {
+				if n, _ := d[k].(string); n != "" {
+					sc.learnName(n, key, false)
+				}
+			}
+		}
+		for _, x := range d {
+			sc.discoverNames(x)
+		}
+	}
+}
+
 // replacement is one form of a secret (plain, path- or query-escaped,
-// JSON-escaped), matched case-insensitively: ids and addresses come back
-// in other cases.
+// JSON-escaped, quotes doubled), matched case-insensitively: ids and
+// addresses come back in other cases. A bounded one (a user or tenant id,
+// a name) is replaced only where it is a whole token, so that a short id
+// ("u1") is not cut out of other ids, words or base64; a jsonOnly one
+// only where it is a whole JSON string.
 type replacement struct {
-	lower string
-	re    *regexp.Regexp
-	with  string
+	lower    string
+	re       *regexp.Regexp
+	with     string
+	bounded  bool
+	jsonOnly bool
 }
 
 // prepare compiles the replacements, longest secrets first.
@@ -562,9 +747,15 @@ func (sc *scrubber) prepare() {
 	sc.reps = nil
 	for _, sec := range order {
 		p := sc.place[strings.ToLower(sec)]
+		kind := sc.kinds[strings.ToLower(sec)]
 		forms := []string{sec, url.PathEscape(sec), url.QueryEscape(sec)}
 		if b, err := json.Marshal(sec); err == nil {
 			forms = append(forms, strings.Trim(string(b), `"`))
+		}
+		if strings.Contains(sec, "'") {
+			// In an OData key (a Location, an @odata.context) a quote is doubled.
+			d := strings.ReplaceAll(sec, "'", "''")
+			forms = append(forms, d, url.PathEscape(d), strings.ReplaceAll(d, "'", "%27"))
 		}
 		seen := map[string]bool{}
 		for _, f := range forms {
@@ -572,21 +763,89 @@ func (sc *scrubber) prepare() {
 				continue
 			}
 			seen[strings.ToLower(f)] = true
-			sc.reps = append(sc.reps, replacement{strings.ToLower(f), regexp.MustCompile(`(?i)` + regexp.QuoteMeta(f)), p})
+			bounded := kind == "user" || kind == "tenant" || kind == "name" || kind == "namepart"
+			sc.reps = append(sc.reps, replacement{strings.ToLower(f), regexp.MustCompile(`(?i)` + regexp.QuoteMeta(f)), p, bounded, kind == "jsonpart"})
 		}
 	}
 }
 
+// scrub replaces the secrets of s: addresses first (an address's local part
+// is a secret of its own too, which must not cut the address in two), then
+// the others, then what is left that reads as a JWT.
 func (sc *scrubber) scrub(s string) string {
+	s = sc.scrubEmails(s)
 	lower := strings.ToLower(s)
 	for _, r := range sc.reps {
 		if strings.Contains(lower, r.lower) {
-			s = r.re.ReplaceAllLiteralString(s, r.with)
+			s = r.replace(s)
 			lower = strings.ToLower(s)
 		}
 	}
-	s = jwtRE.ReplaceAllString(s, "{jwt}")
-	return emailRE.ReplaceAllStringFunc(s, sc.email)
+	return jwtRE.ReplaceAllString(s, "{jwt}")
+}
+
+func (r replacement) replace(s string) string {
+	if !r.bounded && !r.jsonOnly {
+		return r.re.ReplaceAllLiteralString(s, r.with)
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range r.re.FindAllStringIndex(s, -1) {
+		i, j := m[0], m[1]
+		if r.jsonOnly {
+			if i == 0 || j == len(s) || s[i-1] != '"' || s[j] != '"' || (i >= 2 && s[i-2] == '\\') {
+				continue
+			}
+		} else if !tokenStart(s, i) || !tokenEnd(s, j) {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(r.with)
+		last = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// idByte is a byte that continues an id, a word or base64.
+func idByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '+' || c >= 0x80
+}
+
+// tokenStart says whether a token may start at s[i]: not in the middle of
+// an id, a word or base64, though right after an escape (%27, \u0027).
+func tokenStart(s string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	c := s[i-1]
+	switch {
+	case i >= 3 && s[i-3] == '%' && isHex(s[i-2]) && isHex(s[i-1]):
+		return true
+	case i >= 6 && s[i-6] == '\\' && s[i-5] == 'u' && isHex(s[i-4]) && isHex(s[i-3]) && isHex(s[i-2]) && isHex(s[i-1]):
+		return true
+	case c == '.':
+		return i < 2 || !idByte(s[i-2])
+	}
+	return !idByte(c)
+}
+
+// tokenEnd says whether a token may end before s[j].
+func tokenEnd(s string, j int) bool {
+	if j == len(s) {
+		return true
+	}
+	c := s[j]
+	switch c {
+	case '.':
+		return j+1 == len(s) || !idByte(s[j+1])
+	case '=':
+		return false // base64's padding
+	}
+	return !idByte(c)
 }
 
 // jsonString is a top-level string property of a JSON body, or "".

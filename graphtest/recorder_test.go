@@ -304,3 +304,109 @@ func recJSONField(t *testing.T, b []byte, key string) string {
 	v, _ := m[key].(string)
 	return v
 }
+
+// recLeaks records one exchange whose request and answer are reqBody and
+// resBody (and answer headers h) through a Recorder given users, and
+// returns everything its transcript holds, as read back.
+func recLeaks(t *testing.T, users []string, url string, h http.Header, reqBody, resBody string) (string, *graphtest.Transcript) {
+	t.Helper()
+	rec := graphtest.NewRecorder(recRT(func(r *http.Request) *http.Response { return recAnswer(201, h.Clone(), resBody) }))
+	for _, u := range users {
+		rec.RedactUser(u)
+	}
+	_, xs := recRecord(t, rec, recNewReq(t, "POST", url, http.Header{"Content-Type": {"application/json"}}, []byte(reqBody)))
+	x := xs[0]
+	return fmt.Sprintf("%s %v %s %v %s", x.URL, x.RequestHeader, x.RequestBody, x.ResponseHeader, x.ResponseBody), x
+}
+
+func recNoneOf(t *testing.T, all string, leaks ...string) {
+	t.Helper()
+	for _, l := range leaks {
+		if strings.Contains(strings.ToLower(all), strings.ToLower(l)) {
+			t.Errorf("the transcript holds %q:\n%s", l, all)
+		}
+	}
+}
+
+// A UPN given to RedactUser is also its user's name: "adele.vance@…" is
+// Adele Vance, written whole, the other way round, or in parts.
+func TestRecorderLeakDisplayNameOfUPN(t *testing.T) {
+	all, x := recLeaks(t, []string{recUPN}, "https://graph.microsoft.com/v1.0/users/"+recUPN+"/events/AAMkEv=/attachments", nil,
+		`{"@odata.type":"#microsoft.graph.itemAttachment","name":"Notes from Adele Vance","item":{"@odata.type":"#microsoft.graph.contact","displayName":"Vance, Adele","givenName":"Adele","surName":"Vance","nickName":"adele.vance"}}`,
+		`{"id":"AAMkAt=","name":"Notes from Adele Vance","organizer":{"emailAddress":{"name":"ADELE VANCE","address":"`+recUPN+`"}}}`)
+	recNoneOf(t, all, "adele", "vance")
+	if !strings.Contains(all, `"givenName":"User 1"`) || !strings.Contains(all, `"name":"Notes from User 1"`) {
+		t.Errorf("the names are not the placeholder \"User 1\":\n%s", all)
+	}
+	if x.Get("sdk") != "AddItem" {
+		t.Errorf("sdk %q", x.Get("sdk"))
+	}
+}
+
+// The name beside an address (emailAddress {name, address}) is the
+// address's user's, given or not.
+func TestRecorderLeakNameBesideAddress(t *testing.T) {
+	all, _ := recLeaks(t, nil, "https://graph.microsoft.com/v1.0/me/events/AAMkEv=/attachments", nil,
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a.txt","contentBytes":"aGVsbG8="}`,
+		`{"id":"AAMkAt=","attendees":[{"emailAddress":{"name":"Megan Bowen","address":"MeganB@contoso.com"}}],"note":"Megan Bowen said so","surname":"x"}`)
+	recNoneOf(t, all, "megan", "bowen")
+}
+
+// A UPN in other casing, with its '@' escaped once, twice, or as JSON's
+// \u0040, or with an escape in its local part, is still the address.
+func TestRecorderLeakUPNInOtherCasingAndEscapes(t *testing.T) {
+	up := strings.ToUpper(recUPN)
+	all, _ := recLeaks(t, []string{recUPN}, "https://graph.microsoft.com/v1.0/users/"+strings.Replace(up, "@", "%40", 1)+"/events/AAMkEv=/attachments",
+		http.Header{"Location": {"https://graph.microsoft.com/v1.0/users('" + strings.Replace(strings.ToLower(recUPN), "@", "%40", 1) + "')/events('AAMkEv=')/attachments('AAMkAt=')"}},
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a.txt","contentBytes":"aGVsbG8="}`,
+		`{"id":"AAMkAt=","a":"`+strings.Replace(recUPN, "@", `\u0040`, 1)+`","b":"https://x.example/?u=`+strings.Replace(recUPN, "@", "%2540", 1)+
+			`","c":"alex%2Bwilber%40contoso.com","d":"%27alex.wilber%40contoso.com%27","e":"\u0027alex.wilber@contoso.com\u0027"}`)
+	recNoneOf(t, all, "adele", "vance", "alex", "wilber", "contoso")
+	for _, want := range []string{`user1\u0040example.com`, "%27user3%40example.com%27", `\u0027user3@example.com\u0027`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q:\n%s", want, all)
+		}
+	}
+}
+
+// An OData key writes a quote twice (O'Brien as o, two quotes, brien), in a
+// Location and an @odata.context; a user id with a quote is found there.
+func TestRecorderLeakQuotesDoubled(t *testing.T) {
+	all, _ := recLeaks(t, []string{"Shane.O'Brien@contoso.com", "d'arcy"}, "https://graph.microsoft.com/v1.0/users/Shane.O'Brien@contoso.com/events/AAMkEv=/attachments",
+		http.Header{"Location": {"https://graph.microsoft.com/v1.0/users('shane.o''brien@contoso.com')/events('AAMkEv=')/attachments('AAMkAt=')"}},
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"a.txt","contentBytes":"aGVsbG8="}`,
+		`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('shane.o%27%27brien%40contoso.com')/events('AAMkEv%3D')/attachments/$entity","id":"AAMkAt=",`+
+			`"x":"users('d''arcy')/events","y":"users('o''neil')/events('e')","z":"o''neil","w":"Shane O'Brien"}`)
+	recNoneOf(t, all, "brien", "arcy", "neil", "shane")
+	if !strings.Contains(all, "users('00000000-0000-0000-0001-000000000002')/events") {
+		t.Errorf("users('o''neil') is not a placeholder:\n%s", all)
+	}
+}
+
+// A short user id ("u1") is replaced where it is an id, never inside other
+// ids, words or base64: the transcript still parses, its contentBytes are
+// still the bytes sent, and its event id the one asked for.
+func TestRecorderShortUserIDRespectsTokenBoundaries(t *testing.T) {
+	content := []byte("\xbb\x5d\x7f build u1x ru1e")
+	b64 := base64.StdEncoding.EncodeToString(content)
+	if !strings.Contains(b64, "u1") {
+		t.Fatalf("the test's base64 %s holds no u1", b64)
+	}
+	const ev = "AAMkAGu1AAAt9U1A="
+	all, x := recLeaks(t, []string{"u1"}, "https://graph.microsoft.com/v1.0/users/u1/events/"+ev+"/attachments",
+		http.Header{"Location": {"https://graph.microsoft.com/v1.0/users('u1')/events('" + ev + "')/attachments('AAMkAu1=')"}},
+		`{"@odata.type":"#microsoft.graph.fileAttachment","name":"u1-report.txt","contentBytes":"`+b64+`"}`,
+		`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('u1')/events('`+ev+`')/attachments/$entity","id":"AAMkAu1=","name":"u1-report.txt","size":11,"owner":"u1"}`)
+	id := "00000000-0000-0000-0001-000000000001"
+	if x.URL != "https://graph.microsoft.com/v1.0/users/"+id+"/events/"+ev+"/attachments" {
+		t.Errorf("URL %s", x.URL)
+	}
+	for _, want := range []string{`"contentBytes":"` + b64 + `"`, `"owner":"` + id + `"`, "users('" + id + "')/events('" + ev + "')/attachments('AAMkAu1=')", `"id":"AAMkAu1="`, "u1-report.txt"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q:\n%s", want, all)
+		}
+	}
+	if x.Get("sdk") != "AddFile" {
+		t.Errorf("sdk %q, want AddFile (notes %q)", x.Get("sdk"), x.Meta["note"])
+	}
+}

@@ -86,8 +86,9 @@ func newMailbox(s *Server, id, upn string, isGroup bool) *Mailbox {
 // "me@contoso.com".
 func (s *Server) Me() *Mailbox { return s.me }
 
-// User returns the user mailbox whose id or userPrincipalName (compared
-// case-insensitively) is idOrUPN, creating it with that id if there is none.
+// User returns the user mailbox whose id or userPrincipalName (both
+// compared case-insensitively, as Entra ID compares GUIDs and UPNs) is
+// idOrUPN, creating it with that id if there is none.
 // A created user's userPrincipalName is idOrUPN if it contains '@', else
 // idOrUPN + "@contoso.com". User("me") is Me().
 func (s *Server) User(idOrUPN string) *Mailbox {
@@ -138,7 +139,9 @@ func (s *Server) Group(id string) *Mailbox {
 
 func (s *Server) findUserLocked(idOrUPN string) *Mailbox {
 	for _, m := range s.users {
-		if m.id == idOrUPN || strings.EqualFold(m.upn, idOrUPN) {
+		// Ids and UPNs compare case-insensitively, as Graph's do: a GUID in
+		// capitals, a UPN in any casing names the same user.
+		if strings.EqualFold(m.id, idOrUPN) || strings.EqualFold(m.upn, idOrUPN) {
 			return m
 		}
 	}

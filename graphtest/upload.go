@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -261,7 +262,7 @@ func (s *Server) findSession(c *call) *uploadSession {
 	s.mu.Lock()
 	sess := s.sessions[sid]
 	s.mu.Unlock()
-	if sess == nil || s.outlookUser(sess.mb) != user || sess.ev.id != eid {
+	if sess == nil || !strings.EqualFold(s.outlookUser(sess.mb), user) || sess.ev.id != eid {
 		return notFound("The upload session does not exist.")
 	}
 	tok := c.r.URL.Query().Get("authtoken")
