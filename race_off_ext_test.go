@@ -1,0 +1,5 @@
+//go:build !race
+
+package eventattach_test
+
+const raceEnabled = false
