@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -234,4 +235,17 @@ func (u *uploader) abandon(ctx context.Context, cause error) error {
 	}
 	u.log(ctx, slog.LevelWarn, "deleting the upload session failed", slog.String("error", u.scrubString(out.err.Error())))
 	return fmt.Errorf("%w (deleting the upload session failed: %v)", cause, out.err)
+}
+
+// chunkBody is a PUT's body over the shared buffer; net/http closes it when
+// it has stopped reading, which fill waits for.
+type chunkBody struct {
+	*bytes.Reader
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *chunkBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -377,19 +376,6 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// chunkBody is a PUT's body over the shared buffer; net/http closes it when
-// it has stopped reading, which fill waits for.
-type chunkBody struct {
-	*bytes.Reader
-	done chan struct{}
-	once sync.Once
-}
-
-func (b *chunkBody) Close() error {
-	b.once.Do(func() { close(b.done) })
-	return nil
 }
 
 // created builds the result from the final 201: the id from its Location,
