@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -476,4 +478,27 @@ func TestSessionFloorIs3MBByDefault(t *testing.T) {
 	s.Me().AddEvent("e")
 	assert.Equal(t, http.StatusBadRequest, open(s, 2<<20-1).StatusCode)
 	assert.Equal(t, http.StatusCreated, open(s, 2<<20).StatusCode)
+}
+
+// A request its client gave up on may still land: FaultLateCommit stores it
+// Latency after the client went away, and answers nothing. (How long Graph
+// may take is documented nowhere: GRAPH-FACTS.md, Errors and throttling.)
+func TestLateCommitLandsAfterTheClientGaveUp(t *testing.T) {
+	srv := NewServer(nil)
+	t.Cleanup(srv.Close)
+	srv.Me().AddEvent("e")
+	srv.Inject(Fault{Method: http.MethodPost, Kind: FaultLateCommit, Latency: 20 * time.Millisecond})
+	req, err := http.NewRequest(http.MethodPost, srv.URL()+"/me/events/e/attachments", strings.NewReader(fileBody))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token(t, srv))
+	req.Header.Set("Content-Type", "application/json")
+	// The client gives up on an answer that never comes.
+	_, err = (&http.Client{Timeout: 200 * time.Millisecond}).Do(req)
+	require.Error(t, err)
+	for len(srv.Attachments("me", "e")) == 0 {
+		runtime.Gosched() // the commit comes after the client gave up
+	}
+	assert.Len(t, srv.Attachments("me", "e"), 1)
+	assert.Equal(t, 0, srv.Requests()[0].Status, "no answer was sent")
+	assert.Equal(t, 1, srv.FaultsInjected()[FaultLateCommit])
 }

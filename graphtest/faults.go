@@ -2,7 +2,10 @@ package graphtest
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -48,10 +51,18 @@ const (
 	// nextExpectedRanges from the first byte it lacks, as
 	// resources/uploadsession.md says a session may when it lacks parts.
 	FaultPartialChunk
+	// FaultLateCommit reads the request and answers nothing; once the
+	// client has given up on it (its timeout, a cancel, a reset), the
+	// server waits Latency more (wall clock) and then processes it: a
+	// "zombie" request that lands after its sender stopped waiting, as a
+	// gateway still forwarding it to the mailbox would (nobody documents
+	// how long Graph may take; GRAPH-FACTS.md, Errors and throttling).
+	// Close waits for the commit.
+	FaultLateCommit
 )
 
 var faultNames = [...]string{"FaultStatus", "FaultStatusAfterStore", "FaultResetBeforeStore", "FaultResetAfterStore",
-	"FaultTruncateAfterStore", "FaultSlowBody", "FaultRedirect", "FaultLatency", "FaultPartialChunk"}
+	"FaultTruncateAfterStore", "FaultSlowBody", "FaultRedirect", "FaultLatency", "FaultPartialChunk", "FaultLateCommit"}
 
 // String is the constant's name.
 func (k FaultKind) String() string {
@@ -298,6 +309,16 @@ func (s *Server) applyFault(c *call, sw *statusWriter, f Fault, h func(*call)) b
 	case FaultPartialChunk:
 		c.partial, c.keep = true, f.Keep
 		h(c)
+	case FaultLateCommit:
+		body, _ := io.ReadAll(c.r.Body)
+		<-c.r.Context().Done() // the client gave up
+		time.Sleep(f.Latency)
+		r := c.r.Clone(context.WithoutCancel(c.r.Context()))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		c.r = r
+		buffered() // stored; the answer goes nowhere
+		c.releaseSlot()
+		return true
 	default:
 		h(c)
 	}

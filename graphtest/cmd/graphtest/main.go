@@ -61,12 +61,10 @@
 // KIND is one of: a status (503: answered without storing; 429 carries
 // Retry-After 1), STATUS-after-store (stored, then the error),
 // reset-before-store, reset-after-store, truncate-after-store,
-// partial-chunk, latency=D and slow-body=D. For example
+// partial-chunk, latency=D, slow-body=D and late-commit=D (no answer; the
+// request is stored D after the client gave up on it). For example
 //
 //	-faults PUT:503:0.05,POST:504-after-store:0.02,PUT:reset-after-store:0.01:AttachmentSessions
-//
-// A commit that lands after its request failed (a "late commit") is not
-// offered: graphtest has no such fault kind yet.
 package main
 
 import (
@@ -142,7 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.opts.RequestLimit, "request-limit", 0, "requests per mailbox per 10 minutes (0: 10,000, -1: off)")
 	fs.StringVar(&latency, "latency", "", "latency `model`: \"default\", a duration per request (\"150ms\"), or request=D,mib=D,upload=D,upload-mib=D,jitter=F (\"\": none)")
 	fs.Float64Var(&c.opts.TimeScale, "time-scale", 0, "run the server's time `f` times faster than the wall clock (0 or 1: real time)")
-	fs.StringVar(&faults, "faults", "", "random faults, comma list of METHOD:KIND:P[:PATH], e.g. PUT:503:0.05,POST:504-after-store:0.02;\nMETHOD: GET, POST, PUT, PATCH, DELETE or *; KIND: a status (503), STATUS-after-store,\nreset-before-store, reset-after-store, truncate-after-store, partial-chunk, latency=D, slow-body=D;\nP: probability per request (all P sum to at most 1); PATH: a substring of the path")
+	fs.StringVar(&faults, "faults", "", "random faults, comma list of METHOD:KIND:P[:PATH], e.g. PUT:503:0.05,POST:504-after-store:0.02;\nMETHOD: GET, POST, PUT, PATCH, DELETE or *; KIND: a status (503), STATUS-after-store,\nreset-before-store, reset-after-store, truncate-after-store, partial-chunk, latency=D, slow-body=D, late-commit=D;\nP: probability per request (all P sum to at most 1); PATH: a substring of the path")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of -faults and of the -latency jitter")
 	fs.DurationVar(&c.chunkLat, "chunk-latency", 0, "wall-clock latency added to every request on the upload listener (chunk PUTs)")
 	if err := fs.Parse(args); err != nil {
@@ -283,6 +281,7 @@ var faultKinds = map[string]graphtest.FaultKind{
 	"reset-after-store":    graphtest.FaultResetAfterStore,
 	"truncate-after-store": graphtest.FaultTruncateAfterStore,
 	"partial-chunk":        graphtest.FaultPartialChunk,
+	"late-commit":          graphtest.FaultLateCommit, // -latency-style: late-commit=D below
 }
 
 // parseFaults reads -faults: comma-separated METHOD:KIND:P[:PATH].
@@ -321,7 +320,7 @@ func parseFaults(s string) ([]graphtest.FaultChance, error) {
 }
 
 func parseKind(k string, f *graphtest.Fault) error {
-	const kinds = "a status (503), STATUS-after-store, reset-before-store, reset-after-store, truncate-after-store, partial-chunk, latency=D or slow-body=D"
+	const kinds = "a status (503), STATUS-after-store, reset-before-store, reset-after-store, truncate-after-store, partial-chunk, latency=D, slow-body=D or late-commit=D"
 	if kind, ok := faultKinds[k]; ok {
 		f.Kind = kind
 		return nil
@@ -336,6 +335,8 @@ func parseKind(k string, f *graphtest.Fault) error {
 			f.Kind = graphtest.FaultLatency
 		case "slow-body":
 			f.Kind = graphtest.FaultSlowBody
+		case "late-commit":
+			f.Kind = graphtest.FaultLateCommit
 		default:
 			return fmt.Errorf("unknown kind %q: want %s", k, kinds)
 		}
