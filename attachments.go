@@ -86,13 +86,13 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	sent.size, sent.sum = int64(len(f.ContentBytes)), contentSum(f.ContentBytes)
 	if addOptions(opts).IfAbsent {
 		found, unlock, err := a.ifAbsent(ctx, "AddFile", sent)
-		if err != nil || found != nil {
-			if found != nil {
-				ff := *found.(*FileAttachment)
-				ff.ContentBytes = f.ContentBytes
-				return &ff, nil
-			}
+		if err != nil {
 			return nil, err
+		}
+		if found != nil {
+			ff := *found.(*FileAttachment)
+			ff.ContentBytes = f.ContentBytes
+			return &ff, nil
 		}
 		defer unlock()
 	}
@@ -146,13 +146,13 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*Ad
 	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
 	if addOptions(opts).IfAbsent {
 		found, unlock, err := a.ifAbsent(ctx, "AddItem", sent)
-		if err != nil || found != nil {
-			if found != nil {
-				fi := *found.(*ItemAttachment)
-				fi.Item = i.Item
-				return &fi, nil
-			}
+		if err != nil {
 			return nil, err
+		}
+		if found != nil {
+			fi := *found.(*ItemAttachment)
+			fi.Item = i.Item
+			return &fi, nil
 		}
 		defer unlock()
 	}

@@ -316,11 +316,12 @@ func (a Attachments) uploadedAlready(ctx context.Context, f FileUpload) (*FileAt
 func (a Attachments) ifAbsent(ctx context.Context, op string, sent *sentAttachment) (Attachment, func(), error) {
 	unlock := a.r.c.once.lock(a.r.mailbox(), a.r.eventID(), sent.name)
 	found, err := a.findSent(ctx, "", sent, time.Time{})
-	if err != nil || found != nil {
+	switch {
+	case err != nil:
 		unlock()
-		if err != nil {
-			return nil, nil, fmt.Errorf("eventattach: %s %q if absent: reading the event: %w", op, sent.name, err)
-		}
+		return nil, nil, fmt.Errorf("eventattach: %s %q if absent: reading the event: %w", op, sent.name, err)
+	case found != nil:
+		unlock()
 		return found, nil, nil
 	}
 	return nil, unlock, nil

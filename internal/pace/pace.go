@@ -332,10 +332,15 @@ func (pp *Prepaid) Release() {
 		return
 	}
 	pp.used = true
-	p := pp.p
+	pp.p.unreserve(pp.bytes)
+}
+
+// unreserve gives back one request and n bytes reserved for a request
+// that was not sent, and wakes the budget queue.
+func (p *mailbox) unreserve(n int64) {
 	p.mu.Lock()
 	p.pendingReqs--
-	p.pendingBytes -= pp.bytes
+	p.pendingBytes -= n
 	nudge(p.budgetQ)
 	p.mu.Unlock()
 }

@@ -24,12 +24,7 @@ func (t *Ticket) cancel() {
 	if t.p == nil || !t.counted {
 		return
 	}
-	p := t.p
-	p.mu.Lock()
-	p.pendingReqs--
-	p.pendingBytes -= t.bytes
-	nudge(p.budgetQ)
-	p.mu.Unlock()
+	t.p.unreserve(t.bytes)
 	t.counted = false
 }
 
