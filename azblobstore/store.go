@@ -365,6 +365,13 @@ func (e *Error) Unwrap() []error {
 }
 
 func (s *Store) fail(op, key string, kind, err error) error {
+	// A transport error names the request's URL, whose query may hold the
+	// container URL's SAS token: drop the query. (An *azcore.ResponseError
+	// prints no query.) The *url.Error is the request's own.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = stripQuery(ue.URL)
+	}
 	return &Error{Store: s.name, Op: op, Key: key, Kind: kind, Err: err}
 }
 
