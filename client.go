@@ -117,8 +117,8 @@ type ClientOptions struct {
 	// CommitLag is how long after a request's attempt ended on this side
 	// (AttemptTimeout, or an upload's ChunkTimeout) Graph may still commit
 	// it; 0 means 3 minutes. Graph's gateway gives up on a request after
-	// about 30 seconds, and nothing documents the mailbox store stopping
-	// then. A keyed call whose key's earlier holder died waits until that
+	// about 30 seconds, and the work behind it has been seen to land later;
+	// no page says how much later. A keyed call whose key's earlier holder died waits until that
 	// holder's last request is past this horizon before it reads the event
 	// (the README's Running on many workers).
 	CommitLag time.Duration

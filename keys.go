@@ -33,8 +33,9 @@ const (
 	defaultLeaseTTL = 30 * time.Second
 	// defaultCommitLag is how long after a request's attempt ended on our
 	// side Graph may still commit it. Graph's gateway answers 504 after
-	// about 30 s, and nothing documents the mailbox store stopping then
-	// (GRAPH-FACTS.md, Errors and throttling): 3 minutes is six of those.
+	// about 30 s, and the work behind a 504 has been seen to land later;
+	// no page says how much later (GRAPH-FACTS.md, err-9 and err-19):
+	// 3 minutes is six of the gateway's 30 s.
 	defaultCommitLag = 3 * time.Minute
 	keyPollFirst     = 50 * time.Millisecond
 	keyPollMax       = time.Second
