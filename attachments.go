@@ -3,6 +3,7 @@ package eventattach
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,34 +82,46 @@ func (a Attachments) AddFile(ctx context.Context, f *FileAttachment, opts ...*Ad
 	if n := body.len(); n > maxRequestLength {
 		return nil, tooLarge("the request's JSON", n, maxRequestLength, "; Upload sends the file through an upload session")
 	}
-	out := new(FileAttachment)
 	sent := sentFile(f.Name, f.ContentType, f.IsInline, f.ContentID)
 	sent.size, sent.sum = int64(len(f.ContentBytes)), contentSum(f.ContentBytes)
-	if addOptions(opts).IfAbsent {
-		found, unlock, err := a.ifAbsent(ctx, "AddFile", sent)
+	o := addOptions(opts)
+	post := func(ctx context.Context) (Attachment, error) {
+		if o.IfAbsent {
+			found, unlock, err := a.ifAbsent(ctx, "AddFile", sent)
+			if err != nil || found != nil {
+				return found, err
+			}
+			defer unlock()
+		}
+		out := new(FileAttachment)
+		err := a.create(ctx, u, body.reader, body.len(), sent, func(resp *http.Response) error {
+			return decodeCreatedFile(resp.Body, out)
+		}, func(found Attachment) {
+			*out = *found.(*FileAttachment)
+		})
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("eventattach: Graph refused the POST of %q (%d bytes of JSON) as too large; Upload sends it through an upload session instead: %w", f.Name, body.len(), err)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if found != nil {
-			ff := *found.(*FileAttachment)
-			ff.ContentBytes = f.ContentBytes
-			return &ff, nil
-		}
-		defer unlock()
+		return out, nil
 	}
-	err = a.create(ctx, u, body.reader, body.len(), sent, func(resp *http.Response) error {
-		return decodeCreatedFile(resp.Body, out)
-	}, func(found Attachment) {
-		*out = *found.(*FileAttachment)
-	})
-	if errors.Is(err, ErrTooLarge) {
-		return nil, fmt.Errorf("eventattach: Graph refused the POST of %q (%d bytes of JSON) as too large; Upload sends it through an upload session instead: %w", f.Name, body.len(), err)
+	var att Attachment
+	if o.Key != "" {
+		sum := sha256.Sum256(f.ContentBytes)
+		req := fileRequest(a.Path(), f.Name, f.ContentType, f.IsInline, f.ContentID, sent.size, sum[:])
+		att, err = a.keyed(ctx, "AddFile", o.Key, req, a.r.c.attemptTimeout, a.checkFor(sent),
+			func(ctx context.Context, _ *keyHold, _ *UploadState) (Attachment, error) { return post(ctx) })
+	} else {
+		att, err = post(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
+	out := *att.(*FileAttachment)
 	out.ContentBytes = f.ContentBytes
-	return out, nil
+	return &out, nil
 }
 
 // AddItem attaches an Outlook item (an *Event, *Message or *Contact) to the
@@ -142,40 +155,51 @@ func (a Attachments) AddItem(ctx context.Context, i *ItemAttachment, opts ...*Ad
 	if err != nil {
 		return nil, err
 	}
-	out := new(ItemAttachment)
 	sent := &sentAttachment{odataType: odataItemAttachment, name: storedName(i.Name), isInline: i.IsInline, item: i.Item}
-	if addOptions(opts).IfAbsent {
-		found, unlock, err := a.ifAbsent(ctx, "AddItem", sent)
+	o := addOptions(opts)
+	post := func(ctx context.Context) (Attachment, error) {
+		if o.IfAbsent {
+			found, unlock, err := a.ifAbsent(ctx, "AddItem", sent)
+			if err != nil || found != nil {
+				return found, err
+			}
+			defer unlock()
+		}
+		out := new(ItemAttachment)
+		body := func() (io.Reader, error) { return bytes.NewReader(payload), nil }
+		err := a.create(ctx, a.r.c.base+path, body, int64(len(payload)), sent, func(resp *http.Response) error {
+			if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
+				return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
+			}
+			if out.ID == "" {
+				return fmt.Errorf("eventattach: the created item attachment has no id")
+			}
+			return nil
+		}, func(found Attachment) {
+			*out = *found.(*ItemAttachment)
+		})
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("eventattach: Graph refused the POST of item %q (%d bytes of JSON) as too large; items cannot go through upload sessions, so make it smaller: %w", i.Name, len(payload), err)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if found != nil {
-			fi := *found.(*ItemAttachment)
-			fi.Item = i.Item
-			return &fi, nil
-		}
-		defer unlock()
+		return out, nil
 	}
-	body := func() (io.Reader, error) { return bytes.NewReader(payload), nil }
-	err = a.create(ctx, a.r.c.base+path, body, int64(len(payload)), sent, func(resp *http.Response) error {
-		if err := json.NewDecoder(newBoundedAnswer(resp)).Decode(out); err != nil {
-			return fmt.Errorf("eventattach: decoding the created item attachment: %w", err)
-		}
-		if out.ID == "" {
-			return fmt.Errorf("eventattach: the created item attachment has no id")
-		}
-		return nil
-	}, func(found Attachment) {
-		*out = *found.(*ItemAttachment)
-	})
-	if errors.Is(err, ErrTooLarge) {
-		return nil, fmt.Errorf("eventattach: Graph refused the POST of item %q (%d bytes of JSON) as too large; items cannot go through upload sessions, so make it smaller: %w", i.Name, len(payload), err)
+	var att Attachment
+	if o.Key != "" {
+		req := itemRequest(a.Path(), i.Name, i.IsInline, payload)
+		att, err = a.keyed(ctx, "AddItem", o.Key, req, a.r.c.attemptTimeout, a.checkFor(sent),
+			func(ctx context.Context, _ *keyHold, _ *UploadState) (Attachment, error) { return post(ctx) })
+	} else {
+		att, err = post(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
+	out := *att.(*ItemAttachment)
 	out.Item = i.Item // Graph does not echo it
-	return out, nil
+	return &out, nil
 }
 
 // Add attaches a *FileAttachment or an *ItemAttachment (see AddFile and

@@ -105,6 +105,23 @@ type ClientOptions struct {
 	// inside both (GRAPH-FACTS.md, Errors and throttling).
 	AttemptTimeout time.Duration
 	StallTimeout   time.Duration
+	// Store keeps idempotency keys (AddOptions.Key, FileUpload.Key) for
+	// every process that shares it: NewDirStore for processes on one host,
+	// the azblobstore module for replicas. nil: keyed calls are
+	// ErrInvalidInput. It needs bounded attempts (AttemptTimeout >= 0).
+	Store Store
+	// LeaseTTL is how long a keyed call's lease on its key lasts without
+	// renewal; the call renews it every third of that. 0 means 30 seconds.
+	// A key whose holder died is free again after it.
+	LeaseTTL time.Duration
+	// CommitLag is how long after a request's attempt ended on this side
+	// (AttemptTimeout, or an upload's ChunkTimeout) Graph may still commit
+	// it; 0 means 3 minutes. Graph's gateway gives up on a request after
+	// about 30 seconds, and the work behind it has been seen to land later;
+	// no page says how much later. A keyed call whose key's earlier holder died waits until that
+	// holder's last request is past this horizon before it reads the event
+	// (the README's Running on many workers).
+	CommitLag time.Duration
 	// Logger gets one record per attempt; nil is silent. It never receives
 	// tokens, content or query strings (so no ?authtoken= values).
 	Logger *slog.Logger
@@ -147,6 +164,8 @@ type Client struct {
 	retry                        RetryOptions
 	limiter                      *pace.Pacer
 	once                         keyedLocks // IfAbsent adds, one at a time per event and name
+	store                        Store      // idempotency keys; nil: none
+	leaseTTL, commitLag          time.Duration
 	logger                       *slog.Logger
 	tracer                       tracing.Tracer // disabled unless ClientOptions.TracingProvider is set
 }
@@ -201,6 +220,15 @@ func NewClient(cred azcore.TokenCredential, opts *ClientOptions) (*Client, error
 	c.attemptTimeout = zeroMeans(o.AttemptTimeout, defaultAttemptTimeout)
 	c.stallTimeout = zeroMeans(o.StallTimeout, defaultStallTimeout)
 	c.rt, c.timeout = rt, timeout
+	if o.LeaseTTL < 0 || o.CommitLag < 0 {
+		return nil, invalidInput("LeaseTTL %s and CommitLag %s must not be negative", o.LeaseTTL, o.CommitLag)
+	}
+	if o.Store != nil && c.attemptTimeout < 0 {
+		return nil, invalidInput("a Store needs bounded attempts: AttemptTimeout is negative, so a request's last moment to land on Graph is unknown")
+	}
+	c.store = o.Store
+	c.leaseTTL = zeroMeans(o.LeaseTTL, defaultLeaseTTL)
+	c.commitLag = zeroMeans(o.CommitLag, defaultCommitLag)
 	return c, nil
 }
 

@@ -170,6 +170,21 @@
 // the call's own, and two calls attaching identical content to the same
 // event at the same time may both be answered with one of them.
 //
+// # Idempotency keys
+//
+// The check above runs within one call. For jobs that run on several
+// processes, restart and see messages twice, [AddOptions].Key and
+// [FileUpload].Key bind a caller's task id to at most one attachment
+// across every process sharing [ClientOptions].Store ([NewDirStore] on one
+// host; the azblobstore module for replicas). A keyed call holds the key's
+// lease while it runs and records its outcome; a later call with the key
+// returns the recorded attachment without a Graph request. When an earlier
+// holder died mid-call, the next one waits until that holder's requests
+// can no longer land (its lease's end, one request's bound, and
+// [ClientOptions].CommitLag) before it runs the check, with no time window,
+// or resumes the holder's upload session. A keyed call that loses an
+// answer waits CommitLag before its own check.
+//
 // # National clouds
 //
 // ClientOptions.Cloud picks the Graph deployment; the token scope is its

@@ -17,6 +17,17 @@ type AddOptions struct {
 	// Client to the same event and name run one at a time; two processes
 	// adding the same attachment at the same instant can still both add.
 	IfAbsent bool
+	// Key is an idempotency key, e.g. the id of the task that adds this
+	// attachment: one key makes at most one attachment, ever, across every
+	// process sharing ClientOptions.Store (which a Key needs). A call whose
+	// key already made its attachment returns it and sends nothing; one
+	// whose key another call holds waits for that call; the same key with
+	// other content, name, flags or event is ErrInvalidInput, nothing sent.
+	// When the key's earlier holder died mid-call, the call waits until
+	// that holder's last request is past ClientOptions.CommitLag and reads
+	// the event first. A failing Store is ErrStore, and a key still busy
+	// when ctx ends is ErrKeyBusy; neither sends anything.
+	Key string
 }
 
 // GetOptions tunes Get.

@@ -169,5 +169,5 @@ func TestNodesOfferOnlyDocumentedSteps(t *testing.T) {
 	assert.Equal(t, []string{"Calendars"}, methods(CalendarGroupPath{}))
 	assert.Equal(t, []string{"Events"}, methods(CalendarPath{}))
 	assert.Equal(t, []string{"Attachments", "SendUpdate"}, methods(EventPath{}))
-	assert.Equal(t, []string{"Add", "AddFile", "AddItem", "Content", "Delete", "Get", "List", "Path", "Upload"}, methods(Attachments{}))
+	assert.Equal(t, []string{"Add", "AddFile", "AddItem", "Content", "Delete", "Get", "List", "Path", "ResumeUpload", "Upload"}, methods(Attachments{}))
 }

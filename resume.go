@@ -238,3 +238,49 @@ func (u *uploader) sendFrom(ctx context.Context) (*FileAttachment, error) {
 	u.progress()
 	return u.finish(ctx)
 }
+
+// ResumeUpload goes on with the upload state describes, as
+// Client.ResumeUpload does, once it has checked that state is an upload of
+// f to this event: the mailbox, the event id, and f's name, size, content
+// type, inline flag and content id must all be state's, else it is
+// ErrInvalidInput and nothing is sent (a state saved for another task
+// never lands its file on this one's event). f.Content must be an
+// io.ReadSeeker holding the whole file; f's Progress, Checkpoint and
+// ChunkTimeout apply. With f.Key the key's record decides instead: this is
+// Upload, which resumes the checkpoint the store holds for the key.
+func (a Attachments) ResumeUpload(ctx context.Context, state UploadState, f FileUpload) (*FileAttachment, error) {
+	if _, err := a.r.path(); err != nil {
+		return nil, err
+	}
+	if err := checkUpload(&f); err != nil {
+		return nil, err
+	}
+	user := ""
+	switch a.r.owner {
+	case ownerUser:
+		user = a.r.ownerID
+	case ownerGroup:
+		return nil, invalidInput("ResumeUpload: upload sessions are for user mailboxes, not a group's events")
+	}
+	want := UploadState{User: user, EventID: a.r.eventID(), Name: f.Name, Size: f.Size, ContentType: f.ContentType, IsInline: f.IsInline, ContentID: f.ContentID}
+	got := UploadState{User: state.User, EventID: state.EventID, Name: state.Name, Size: state.Size, ContentType: state.ContentType, IsInline: state.IsInline, ContentID: state.ContentID}
+	if got != want {
+		return nil, invalidInput("ResumeUpload: the saved upload is not this one: it sends %q (%d bytes) to event %q of mailbox %q; this call sends %q (%d bytes) to event %q of mailbox %q (or their content type, inline flag or content id differ)",
+			state.Name, state.Size, state.EventID, mailboxName(state.User), f.Name, f.Size, want.EventID, mailboxName(user))
+	}
+	if f.Key != "" {
+		return a.Upload(ctx, f)
+	}
+	rs, ok := f.Content.(io.ReadSeeker)
+	if !ok {
+		return nil, invalidInput("ResumeUpload needs Content to be an io.ReadSeeker, not %T", f.Content)
+	}
+	return a.r.c.ResumeUpload(ctx, state, rs, &ResumeOptions{Progress: f.Progress, Checkpoint: f.Checkpoint, ChunkTimeout: f.ChunkTimeout})
+}
+
+func mailboxName(user string) string {
+	if user == "" {
+		return "me"
+	}
+	return user
+}

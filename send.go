@@ -87,6 +87,10 @@ func (c *Client) send(ctx context.Context, ex *exchange, maxRetries int) outcome
 	}
 	s := newSender(c, ex)
 	for {
+		// A keyed call whose lease is lost writes nothing more.
+		if err := guardWrite(ctx, ex.method); err != nil {
+			return outcome{err: err, retries: s.retries}
+		}
 		err := s.attempt(ctx)
 		if err == nil {
 			s.endAttempt()

@@ -69,7 +69,8 @@ var (
 )
 
 // StoreError is a Store's failure as a keyed call reports it. It answers
-// errors.Is for ErrStore and for whatever the store returned.
+// errors.Is for whatever the store returned, and for ErrStore unless that
+// was ErrLeaseLost.
 type StoreError struct {
 	Store string // the store's String()
 	Op    string // e.g. "acquiring the lease", "saving the record"
@@ -81,4 +82,9 @@ func (e *StoreError) Error() string {
 	return fmt.Sprintf("eventattach: %s: %s of key %q: %v", e.Store, e.Op, e.Key, e.Err)
 }
 
-func (e *StoreError) Unwrap() []error { return []error{ErrStore, e.Err} }
+func (e *StoreError) Unwrap() []error {
+	if errors.Is(e.Err, ErrLeaseLost) {
+		return []error{e.Err} // the store works; another holder has the key
+	}
+	return []error{ErrStore, e.Err}
+}

@@ -175,6 +175,9 @@ func (c *Client) traceWait(ctx context.Context, d time.Duration, notRetried stri
 // checkSent is findSent (the Duplicate check) in a span of its own, whose
 // result is also an event of the operation's span.
 func (a Attachments) checkSent(ctx context.Context, requestID string, s *sentAttachment, start time.Time) (Attachment, error) {
+	if err := waitOutCommitLag(ctx); err != nil {
+		return nil, err
+	}
 	t := a.r.c.tracer
 	if !t.Enabled() {
 		return a.findSent(ctx, requestID, s, start)

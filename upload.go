@@ -78,6 +78,13 @@ type FileUpload struct {
 	// Content to be an io.ReadSeeker: the content is read once to hash it,
 	// then sought back.
 	IfAbsent bool
+	// Key is an idempotency key, as AddOptions.Key: one key makes at most
+	// one attachment across every process sharing ClientOptions.Store. It
+	// needs Content to be an io.ReadSeeker (the content is hashed first, to
+	// bind the key to it). With a Key, the upload's checkpoints go to the
+	// Store as well as to Checkpoint, and a call with the key in any
+	// process goes on with the session a dead holder left.
+	Key string
 }
 
 // codeBelowSessionMinimum is createUploadSession's answer for a file under
@@ -116,6 +123,14 @@ func (a Attachments) Upload(ctx context.Context, f FileUpload) (_ *FileAttachmen
 	if _, err := a.r.path(); err != nil {
 		return nil, err
 	}
+	if f.Key != "" {
+		return a.uploadKeyed(ctx, f)
+	}
+	return a.upload(ctx, f)
+}
+
+// upload is Upload of a checked FileUpload, without a key.
+func (a Attachments) upload(ctx context.Context, f FileUpload) (*FileAttachment, error) {
 	if f.IfAbsent {
 		found, unlock, err := a.uploadedAlready(ctx, f)
 		if err != nil || found != nil {

@@ -55,8 +55,9 @@ const (
 	// client has given up on it (its timeout, a cancel, a reset), the
 	// server waits Latency more (wall clock) and then processes it: a
 	// "zombie" request that lands after its sender stopped waiting, as a
-	// gateway still forwarding it to the mailbox would (nobody documents
-	// how long Graph may take; GRAPH-FACTS.md, Errors and throttling).
+	// gateway still forwarding it to the mailbox would: the work behind a
+	// 504 has been seen to land later, and nobody documents how much
+	// later (GRAPH-FACTS.md, err-19).
 	// Close waits for the commit.
 	FaultLateCommit
 )
