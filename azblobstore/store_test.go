@@ -27,6 +27,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/eventattach/eventattach"
+	"github.com/eventattach/eventattach/graphtest"
 )
 
 // Azurite's development account and its published key.
@@ -536,4 +537,72 @@ func TestStoreDownNewFromURL(t *testing.T) {
 		t.Errorf("String() = %q holds the SAS", s)
 	}
 	checkDown(t, s)
+}
+
+// A keyed call whose Store is down fails with eventattach.ErrStore, naming
+// the store, and sends nothing to Graph.
+func TestSDKStoreDown(t *testing.T) {
+	s, err := New(sharedKeyClient(t, deadURL(t, "http"), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := graphtest.NewServer(nil)
+	defer srv.Close()
+	srv.Me().AddEvent("e1")
+	c, err := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL(), Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Me().Events("e1").Attachments().AddFile(ctx,
+		&eventattach.FileAttachment{Name: "a", ContentBytes: []byte("x")}, &eventattach.AddOptions{Key: "k"})
+	t.Logf("after %v: %v", time.Since(start), err)
+	if !errors.Is(err, eventattach.ErrStore) {
+		t.Fatalf("AddFile with a Store that is down: %v, want ErrStore", err)
+	}
+	if !strings.Contains(err.Error(), s.String()) {
+		t.Errorf("error %q does not name the store %q", err, s)
+	}
+	if errors.Is(err, eventattach.ErrLeaseHeld) {
+		t.Errorf("a store that is down reads as a held lease: %v", err)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests reached Graph, want 0", n)
+	}
+}
+
+// Two clients (two replicas) adding with one key through one container
+// make one attachment; the second sends nothing to Graph.
+func TestSDKKeyAcrossClients(t *testing.T) {
+	s := newStore(t)
+	srv := graphtest.NewServer(nil)
+	defer srv.Close()
+	srv.Me().AddEvent("e1")
+	var ids []string
+	for i := range 2 {
+		c, err := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{BaseURL: srv.URL(), Store: another(t, s)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(srv.Requests())
+		att, err := c.Me().Events("e1").Attachments().AddFile(ctxT(t),
+			&eventattach.FileAttachment{Name: "a.txt", ContentBytes: []byte("hello")}, &eventattach.AddOptions{Key: "task-1"})
+		if err != nil {
+			t.Fatalf("client %d: AddFile: %v", i, err)
+		}
+		ids = append(ids, att.ID)
+		if n := len(srv.Requests()) - before; i == 1 && n != 0 {
+			t.Errorf("the second client sent %d requests to Graph, want 0", n)
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("one key made two attachments: %q and %q", ids[0], ids[1])
+	}
+	// The record is there, and the lease was given back.
+	if _, err := s.Load(ctxT(t), "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	acquire(t, s, "task-1").Release(context.Background())
 }
