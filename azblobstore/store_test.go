@@ -606,3 +606,18 @@ func TestSDKKeyAcrossClients(t *testing.T) {
 	}
 	acquire(t, s, "task-1").Release(context.Background())
 }
+
+func TestMissingContainer(t *testing.T) {
+	s, err := New(sharedKeyClient(t, azuriteURL(t)+"/nosuchcontainer"+randHex(t, 4), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Acquire(ctxT(t), "k", 15*time.Second)
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.ErrorCode != "ContainerNotFound" || errors.Is(err, eventattach.ErrLeaseHeld) {
+		t.Fatalf("Acquire in a missing container: %v, want ContainerNotFound", err)
+	}
+	if _, err := s.Load(ctxT(t), "k"); errors.Is(err, eventattach.ErrNoRecord) || err == nil {
+		t.Errorf("Load in a missing container: %v, want a failure that is not ErrNoRecord", err)
+	}
+}
