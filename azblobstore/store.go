@@ -13,7 +13,10 @@
 // this package never takes: a crashed holder would keep the key until
 // someone broke it). Acquire rounds ttl up to whole seconds, then up to 15 s
 // and down to 60 s. A caller asking for more than 60 s gets 60 s, and must
-// renew within a minute; the eventattach SDK asks for less.
+// renew within a minute. The eventattach SDK renews every third of
+// ClientOptions.LeaseTTL (30 s by default): keep LeaseTTL at 180 s or less
+// with this store. A LeaseTTL under 15 s works, but a key whose holder died
+// is free only 15 s later.
 //
 // # Failures
 //
