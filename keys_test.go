@@ -3,6 +3,8 @@ package eventattach
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/eventattach/eventattach/graphtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,34 +210,61 @@ func TestKeyLeaseLostMidUploadWritesNothingMore(t *testing.T) {
 }
 
 // A dead holder's POST lands after it gave up (a zombie request): the next
-// holder waits out the horizon, finds it, and adds nothing.
+// holder waits out the horizon the dead one recorded, finds the attachment,
+// and adds nothing.
 func TestKeyZombieRequestOfADeadHolderIsFoundNotDuplicated(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv, dead := newUploadServer(t, nil, keyTimes(newDirStoreT(t, dir)))
+	srv, _ := newUploadServer(t, nil)
 	srv.Me().AddEvent("e1")
-	// The POST commits 200 ms after the client gave up on it.
+	content := []byte("late")
+	a := newTestClient(t, srv.URL(), srv.Credential()).Me().Events("e1").Attachments()
+
+	// The dead holder: it took the lease, recorded its horizon, sent its
+	// POST and died without an answer; the POST commits 200 ms after the
+	// sender gave up.
+	lease, err := newDirStoreT(t, dir).Acquire(context.Background(), "k", 300*time.Millisecond)
+	require.NoError(t, err)
+	sum := sha256.Sum256(content)
+	rec, err := json.Marshal(keyRecord{Key: "k", Request: fileRequest(a.Path(), "a.txt", "", false, "", int64(len(content)), sum[:]),
+		QuietAfter: time.Now().Add(2 * time.Second)})
+	require.NoError(t, err)
+	require.NoError(t, lease.Save(context.Background(), rec))
 	srv.Inject(graphtest.Fault{Method: http.MethodPost, Kind: graphtest.FaultLateCommit, Latency: 200 * time.Millisecond})
-	f := &FileAttachment{Name: "a.txt", ContentBytes: []byte("late")}
-	// The first holder "dies": its call ends before it could check.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := dead.Me().Events("e1").Attachments().AddFile(ctx, f, &AddOptions{Key: "k"})
-	require.Error(t, err)
+	body, err := json.Marshal(map[string]any{"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.txt", "contentBytes": content})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, srv.URL()+a.Path(), bytes.NewReader(body))
+	require.NoError(t, err)
+	tok, err := srv.Credential().GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{CloudGlobal.Scope()}})
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
+	_, err = (&http.Client{Timeout: 100 * time.Millisecond}).Do(req)
+	require.Error(t, err, "the dead holder got no answer")
+	require.Empty(t, srv.Attachments("me", "e1"), "not landed yet")
 
 	next := newTestClient(t, srv.URL(), srv.Credential(), keyTimes(newDirStoreT(t, dir)))
-	got, err := next.Me().Events("e1").Attachments().AddFile(context.Background(), f, &AddOptions{Key: "k"})
+	got, err := next.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: content}, &AddOptions{Key: "k"})
 	require.NoError(t, err)
 	stored := srv.Attachments("me", "e1")
 	require.Len(t, stored, 1, "the late commit, and no second copy")
 	assert.Equal(t, stored[0].ID, got.ID)
 	assert.Equal(t, 1, srv.FaultsInjected()[graphtest.FaultLateCommit])
+	posts := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost {
+			posts++
+		}
+	}
+	assert.Equal(t, 1, posts, "the next holder sent no POST")
 }
 
 // A late commit within one keyed call: the check waits out CommitLag.
 func TestKeyLateCommitOfOwnAttemptIsNotDuplicated(t *testing.T) {
 	t.Parallel()
-	srv, c := newUploadServer(t, nil, keyTimes(newDirStoreT(t, t.TempDir())))
+	srv, c := newUploadServer(t, nil, keyTimes(newDirStoreT(t, t.TempDir())), func(o *ClientOptions) {
+		o.CommitLag = time.Second // ten times the late commit's 100 ms
+	})
 	srv.Me().AddEvent("e1")
 	srv.Inject(graphtest.Fault{Method: http.MethodPost, Kind: graphtest.FaultLateCommit, Latency: 100 * time.Millisecond})
 	got, err := c.Me().Events("e1").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: []byte("late")}, &AddOptions{Key: "k"})
