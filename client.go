@@ -111,7 +111,8 @@ type ClientOptions struct {
 	// ErrInvalidInput. It needs bounded attempts (AttemptTimeout >= 0).
 	Store Store
 	// LeaseTTL is how long a keyed call's lease on its key lasts without
-	// renewal; the call renews it every third of that. 0 means 30 seconds.
+	// renewal; the call renews it every third of that (and at least every
+	// 20 s, for stores that cap leases). 0 means 30 seconds.
 	// A key whose holder died is free again after it.
 	LeaseTTL time.Duration
 	// CommitLag is how long after a request's attempt ended on this side

@@ -246,7 +246,9 @@ func waitOutCommitLag(ctx context.Context) error {
 // with the cause, so the call sends nothing more.
 func (h *keyHold) keep(ctx context.Context) {
 	defer close(h.stopped)
-	every := h.c.leaseTTL / 3
+	// Every third of the TTL, and at least every 20 s: a store may cap
+	// its leases (Azure's blob leases end after 60 s at most).
+	every := min(h.c.leaseTTL/3, 20*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -79,6 +80,9 @@ type StoreError struct {
 }
 
 func (e *StoreError) Error() string {
+	if msg := e.Err.Error(); strings.Contains(msg, e.Store) {
+		return "eventattach: " + msg // the store named itself already
+	}
 	return fmt.Sprintf("eventattach: %s: %s of key %q: %v", e.Store, e.Op, e.Key, e.Err)
 }
 
