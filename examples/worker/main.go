@@ -1,360 +1,315 @@
-// Worker is a background job: it reads "user,event,file" lines and attaches
-// each file to that user's event, several at a time, relying on the SDK's
-// retries. It is safe to run again on the same input, and to run two copies
-// of a line at once: each upload says IfAbsent, so an attachment already on
-// the event (same name and bytes) is returned, not added again.
+// Worker is the reference background job: it takes tasks ("attach this
+// file to that user's event") from a queue that delivers at least once, or
+// from "user,event,file[,key]" lines, and attaches each file exactly once,
+// however many processes run it, however often a task is delivered, and
+// whichever of them is killed midway. It is what issue-sized jobs should
+// copy:
 //
-//	go run ./examples/worker                         # offline demo: 50 generated lines
-//	go run ./examples/worker -faults                 # the same, with random Graph faults
-//	go run ./examples/worker -in jobs.csv            # file = a path on disk
-//	go run ./examples/worker -generate 65536 < jobs.csv  # file = just a name; content is made up
+//   - every task carries an idempotency key (its task id, the same on every
+//     delivery) in FileUpload.Key, kept in a store every worker shares: a
+//     directory for processes on one host (the default), a Blob Storage
+//     container for replicas (-store blob:URL); one key makes at most one
+//     attachment, and a second delivery waits for the first or returns its
+//     attachment without sending anything to Graph;
 //
-// Input: one "user,event,file" per line (user is an id or userPrincipalName;
-// blank lines and lines starting with # are ignored), from -in or stdin. When
-// stdin is a terminal or empty (CI runs with </dev/null) it makes up a demo
-// input of 50 lines.
+//   - uploads of 3 MiB and more save their checkpoints in that store, so a
+//     worker that takes over a dead one's task resumes its upload session;
 //
-// SIGINT or SIGTERM stops it gracefully: the items in flight finish (for up to
-// -grace), no new one starts, and the ones never started are printed so they
-// can be fed in again. A second signal quits at once.
+//   - once an event's files are in, the event's organizer sends the update
+//     that brings them to the attendees (SendUpdate), once per event;
 //
-// Offline (no Azure settings) it runs against an in-process graphtest
-// emulator seeded with the users and events of the input, and at the end
-// checks the emulator's store: every event must hold every name exactly once.
-// Against Graph, set GRAPH_USER, GRAPH_EVENT_ID and the settings of a
-// DefaultAzureCredential source (AZURE_TENANT_ID, AZURE_CLIENT_ID, ...).
+//   - a progress line every -progress, and a summary line at the end.
 //
-// Exit status: 0 when every line is done (and, offline, the check
-// passes), 1 when a line failed or the check did not pass, 2 for bad usage or
-// input, 3 when stopped by a signal before every line was started.
+//     go run .                                  # offline demo: 50 lines, 10 redelivered, against graphtest
+//     go run . -faults                          # the same, with random Graph faults and late commits
+//     go run . -in jobs.csv                     # file = a path on disk
+//     go run . -generate 65536 < jobs.csv       # file = just a name; content is made up
+//     go run . -queue http://127.0.0.1:8080 -store azurite:http://127.0.0.1:10000/devstoreaccount1/keys
+//
+// Input lines are "user,event,file[,key]" (user is an id or
+// userPrincipalName; key defaults to the line itself; blank lines and #
+// comments are skipped), from -in or stdin; when stdin is a terminal or
+// empty (CI runs with </dev/null) it makes up the demo. With -queue it
+// takes tasks from an HTTP queue instead (queue.go says the protocol:
+// POST /take and /ack, at-least-once), and content is synthesised from
+// each task's name and size.
+//
+// Graph: offline (no settings) an in-process graphtest emulator seeded with
+// the input's users and events, checked at the end (every name on its
+// event exactly once, with the bytes sent); -graph and -token (default
+// EVENTATTACH_BASE_URL and EVENTATTACH_TOKEN, which the graphtest command
+// prints) for an emulator in another process; GRAPH_USER, GRAPH_EVENT_ID
+// and a DefaultAzureCredential's settings (AZURE_TENANT_ID, ...) for
+// Microsoft Graph.
+//
+// SIGINT or SIGTERM stops it gracefully: tasks in flight finish (for up to
+// -grace), no new one starts; a second signal quits at once. SIGKILL is
+// safe too: another delivery of each task it held finishes the work.
+//
+// Exit status: 0 when every task is done (and, offline, the check passes),
+// 1 when a task failed or the check did not pass, 2 for bad usage or input,
+// 3 when stopped by a signal before every line was started.
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"mime"
+	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/eventattach/eventattach"
-	"github.com/eventattach/eventattach/graphtest"
 )
 
-type job struct {
-	line              int
-	user, event, file string
-	name              string // the attachment's name: the file's base name
-}
-
-func (j job) String() string { return j.user + "," + j.event + "," + j.file }
-
-type outcome int
-
-const (
-	notStarted outcome = iota
-	done
-	failed
-)
-
-type result struct {
-	outcome outcome
-	size    int64
-	err     error
+type config struct {
+	in, queue, store, graph, token, name string
+	concurrency                          int
+	generate                             int64
+	faults, verbose, update              bool
+	seed                                 int64
+	grace, progress                      time.Duration
+	leaseTTL, commitLag                  time.Duration
+	attemptTimeout, chunkTimeout         time.Duration
+	retryDelay                           time.Duration
 }
 
 func main() {
-	in := flag.String("in", "", "input file of user,event,file lines (default: stdin, or a demo input)")
-	concurrency := flag.Int("concurrency", 8, "attachments in flight at once (the SDK also caps 4 per mailbox)")
-	generate := flag.Int64("generate", 0, "synthesise this many bytes per line instead of reading the file")
-	faults := flag.Bool("faults", false, "offline: make the emulator answer with random faults")
-	seed := flag.Int64("seed", 1, "offline: seed of the random faults")
-	grace := flag.Duration("grace", 30*time.Second, "after a signal, how long in-flight items may take to finish")
-	verbose := flag.Bool("v", false, "print every item, not only skips and failures")
+	var c config
+	flag.StringVar(&c.in, "in", "", "input file of user,event,file[,key] lines (default: stdin, or the demo)")
+	flag.StringVar(&c.queue, "queue", "", "take tasks from this HTTP queue `URL` instead of lines")
+	flag.StringVar(&c.store, "store", "", "idempotency store: dir:PATH, blob:CONTAINER_URL or azurite:CONTAINER_URL\n(default dir: in the user cache directory; the offline demo uses a fresh one)")
+	flag.StringVar(&c.graph, "graph", os.Getenv("EVENTATTACH_BASE_URL"), "Graph version root of a graphtest emulator in another process")
+	flag.StringVar(&c.token, "token", os.Getenv("EVENTATTACH_TOKEN"), "bearer token for -graph")
+	flag.StringVar(&c.name, "name", fmt.Sprintf("worker-%d", os.Getpid()), "this worker's name in the queue and its output")
+	flag.IntVar(&c.concurrency, "concurrency", 8, "tasks in flight at once (the SDK also caps 4 per mailbox)")
+	flag.Int64Var(&c.generate, "generate", 0, "lines: synthesise this many bytes per line instead of reading the file")
+	flag.BoolVar(&c.faults, "faults", false, "offline: random Graph faults, late commits included")
+	flag.Int64Var(&c.seed, "seed", 1, "offline: seed of the random faults")
+	flag.BoolVar(&c.update, "update", true, "lines: send each event's update once all its lines are done")
+	flag.DurationVar(&c.grace, "grace", 30*time.Second, "after a signal, how long tasks in flight may take to finish")
+	flag.DurationVar(&c.progress, "progress", 10*time.Second, "print a progress line this often (0: never)")
+	flag.DurationVar(&c.leaseTTL, "lease-ttl", 0, "ClientOptions.LeaseTTL (0: the SDK's 30 s)")
+	flag.DurationVar(&c.commitLag, "commit-lag", 0, "ClientOptions.CommitLag (0: the SDK's 3 min)")
+	flag.DurationVar(&c.attemptTimeout, "attempt-timeout", 0, "ClientOptions.AttemptTimeout (0: the SDK's 2 min)")
+	flag.DurationVar(&c.chunkTimeout, "chunk-timeout", 0, "FileUpload.ChunkTimeout (0: the SDK's default)")
+	flag.DurationVar(&c.retryDelay, "retry-delay", 0, "RetryOptions.BaseDelay (0: the SDK's, or 20 ms against an emulator)")
+	flag.BoolVar(&c.verbose, "v", false, "print every task, not only failures")
 	flag.Parse()
 	log.SetFlags(0)
-	if *concurrency < 1 {
+	if c.concurrency < 1 {
 		log.Println("-concurrency must be at least 1")
 		os.Exit(2)
 	}
+	os.Exit(run(c))
+}
 
-	// The first SIGINT/SIGTERM cancels ctx: no new item starts. In-flight
-	// items run on work, which gets -grace more before it is cancelled too.
+func run(c config) int {
+	// The first SIGINT/SIGTERM cancels ctx: no new task starts. Tasks in
+	// flight run on work, which gets -grace more before it ends too.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	work, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
-
-	online := os.Getenv("GRAPH_USER") != "" && os.Getenv("GRAPH_EVENT_ID") != "" &&
-		(os.Getenv("AZURE_CLIENT_ID") != "" || os.Getenv("AZURE_TENANT_ID") != "")
-	jobs, demo, err := readJobs(*in, online)
-	if err != nil {
-		log.Println(err)
-		os.Exit(2)
-	}
-	if demo && *generate == 0 {
-		*generate = 16 << 10
-	}
-
-	client, srv, err := connect(online, jobs, *faults, *seed)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if srv != nil {
-		defer srv.Close()
-		if demo {
-			// As if an earlier run had stopped after three lines: those are
-			// found on the event, not attached again.
-			for _, j := range jobs[:3] {
-				if _, err := process(ctx, client, j, *generate); err != nil {
-					log.Fatal(err)
-				}
-			}
-			srv.ResetRequests()
-			fmt.Println("offline: 3 lines pre-attached, as if by an earlier run")
-		}
-	}
-
 	noticeOff := context.AfterFunc(ctx, func() {
 		stop() // a second signal quits at once
-		fmt.Printf("signal: finishing the items in flight (up to %s), starting no new ones\n", *grace)
-		time.AfterFunc(*grace, cancelWork)
+		fmt.Printf("%s: signal: finishing the tasks in flight (up to %s), starting no new ones\n", c.name, c.grace)
+		time.AfterFunc(c.grace, cancelWork)
 	})
+	defer noticeOff()
 
-	start := time.Now()
-	results := make([]result, len(jobs))
-	sem := make(chan struct{}, *concurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex // serialises output
-dispatch:
-	for i, j := range jobs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break dispatch
+	g, err := connect(c)
+	if err != nil {
+		log.Println(err)
+		return 2
+	}
+	defer g.close()
+
+	var src source
+	var lines *lineSource
+	if c.queue != "" {
+		src = &queueSource{httpQueue{base: c.queue, worker: c.name, hc: &http.Client{Timeout: 30 * time.Second}}}
+	} else {
+		tasks, demo, err := readTasks(c.in, g.online)
+		if err != nil {
+			log.Println(err)
+			return 2
 		}
-		if ctx.Err() != nil { // both were ready and select picked the slot
-			<-sem
-			break
+		if demo && c.generate == 0 {
+			c.generate = 16 << 10
 		}
-		results[i].outcome = failed // until it says otherwise; never left notStarted
-		wg.Go(func() {
-			defer func() { <-sem }()
-			r, err := process(work, client, j, *generate)
-			results[i] = r
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				fmt.Printf("failed  line %d %s: %v\n", j.line, j, err)
-			case *verbose:
-				fmt.Printf("done    line %d %s (%d bytes)\n", j.line, j, r.size)
+		for i := range tasks {
+			if tasks[i].File == "" || c.generate > 0 {
+				tasks[i].Size = c.generate
 			}
-		})
+		}
+		if g.srv != nil {
+			g.seed(tasks)
+		}
+		if err := g.openClient(ctx, c, demo); err != nil {
+			log.Println(err)
+			return 2
+		}
+		if demo {
+			tasks = g.demoPrelude(ctx, tasks)
+		}
+		lines = &lineSource{tasks: tasks, results: make([]ack, len(tasks))}
+		src = lines
+	}
+	if g.client == nil {
+		if err := g.openClient(ctx, c, false); err != nil {
+			log.Println(err)
+			return 2
+		}
+	}
+
+	w := &worker{client: g.client, chunkTimeout: c.chunkTimeout}
+	start := time.Now()
+	stopProgress := w.reportProgress(c.name, c.progress)
+	var wg sync.WaitGroup
+	for range c.concurrency {
+		wg.Go(func() { w.loop(ctx, work, src, c.verbose) })
 	}
 	wg.Wait()
-	noticeOff()
+	stopProgress()
 
-	var n [3]int
-	var rest []job
-	for i, r := range results {
-		n[r.outcome]++
-		if r.outcome == notStarted {
-			rest = append(rest, jobs[i])
+	ok := w.failed.Load() == 0
+	notStarted := 0
+	if lines != nil {
+		notStarted = lines.notStarted()
+		if c.update && ctx.Err() == nil {
+			ok = w.sendUpdates(work, lines) && ok
 		}
 	}
-	fmt.Printf("%d lines in %s: done %d (attached, or found on the event already), failed %d, not started %d\n",
-		len(jobs), time.Since(start).Round(time.Millisecond), n[done], n[failed], n[notStarted])
-	if len(rest) > 0 {
-		fmt.Println("not started (feed these lines in again):")
-		for _, j := range rest {
-			fmt.Println(j)
-		}
-	}
-	ok := n[failed] == 0
-	if srv != nil {
-		ok = verify(srv, jobs, results) && ok
-		if *faults {
-			fmt.Printf("faults injected: %v\n", srv.FaultsInjected())
+	fmt.Printf("%s: %d tasks in %s: done %d (attached, or found by key), failed %d, updates sent %d, not started %d\n",
+		c.name, w.done.Load()+w.failed.Load()+int64(notStarted), time.Since(start).Round(time.Millisecond),
+		w.done.Load(), w.failed.Load(), w.updates.Load(), notStarted)
+	if lines != nil {
+		lines.printNotStarted()
+		if g.srv != nil {
+			ok = g.verify(lines) && ok
 		}
 	}
 	switch {
-	case len(rest) > 0:
-		os.Exit(3)
+	case notStarted > 0 || (c.queue != "" && ctx.Err() != nil):
+		return 3
 	case !ok:
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-// process attaches one line's file unless the event already holds it.
-func process(ctx context.Context, client *eventattach.Client, j job, generate int64) (result, error) {
-	atts := client.Users(j.user).Events(j.event).Attachments()
-	var content io.ReadSeeker
-	var size int64
-	if generate > 0 {
-		content, size = bytes.NewReader(synthesise(j.name, generate)), generate
-	} else {
-		f, err := os.Open(j.file)
+// worker runs tasks on one Client.
+type worker struct {
+	client       *eventattach.Client
+	chunkTimeout time.Duration
+
+	done, failed, updates, inFlight atomic.Int64
+	mu                              sync.Mutex // serialises output
+}
+
+// loop takes deliveries until the source has none left or ctx ends, and
+// runs each on work (which outlives ctx by the grace period).
+func (w *worker) loop(ctx, work context.Context, src source, verbose bool) {
+	for {
+		d, err := src.take(ctx)
 		if err != nil {
-			return result{outcome: failed, err: err}, err
+			if !errors.Is(err, errQueueDone) && ctx.Err() == nil {
+				w.say("take: %v", err)
+			}
+			return
 		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return result{outcome: failed, err: err}, err
+		w.inFlight.Add(1)
+		a := w.run(work, d.Task)
+		w.inFlight.Add(-1)
+		switch {
+		case !a.OK:
+			w.failed.Add(1)
+			w.say("failed  %s: %s", d.Task, a.Error)
+		case verbose:
+			w.say("done    %s %s", d.Task, a.AttachmentID)
 		}
-		content, size = f, st.Size()
+		if err := src.ack(work, d.ID, a); err != nil {
+			w.say("ack %s: %v", d.Task, err)
+		}
 	}
-	contentType := mime.TypeByExtension(filepath.Ext(j.name))
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	// Upload takes any size up to 150 MiB: one POST under 3 MiB, an upload
-	// session above. A POST that may have landed is checked, not repeated;
-	// IfAbsent first looks for this very file (name and bytes) on the event.
-	if _, err := atts.Upload(ctx, eventattach.FileUpload{Name: j.name, ContentType: contentType, Content: content, Size: size, IfAbsent: true}); err != nil {
-		return result{outcome: failed, err: err}, err
-	}
-	return result{outcome: done, size: size}, nil
 }
 
-// synthesise makes size bytes of text content that depend on name.
-func synthesise(name string, size int64) []byte {
-	var b bytes.Buffer
-	for i := 0; int64(b.Len()) < size; i++ {
-		fmt.Fprintf(&b, "%s line %d\n", name, i)
-	}
-	return b.Bytes()[:size]
-}
-
-// readJobs reads the input: -in, else stdin, else (stdin a terminal or
-// empty) a demo input. It reports whether the demo input was used.
-func readJobs(path string, online bool) ([]job, bool, error) {
-	var r io.Reader = os.Stdin
-	if path != "" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, false, err
+// run does one task.
+func (w *worker) run(ctx context.Context, t task) ack {
+	ev := w.client.Users(t.User).Events(t.Event)
+	if t.Update {
+		if err := ev.SendUpdate(ctx); err != nil {
+			return ack{Error: err.Error()}
 		}
-		defer f.Close()
-		r = f
-	} else if st, err := os.Stdin.Stat(); err != nil || st.Mode()&os.ModeCharDevice != 0 {
-		r = nil // a terminal (or /dev/null): nobody is piping lines in
+		w.updates.Add(1)
+		w.done.Add(1)
+		return ack{OK: true}
 	}
-	var jobs []job
-	if r != nil {
-		sc := bufio.NewScanner(r)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			f := strings.Split(line, ",")
-			if len(f) != 3 {
-				return nil, false, fmt.Errorf("line %d: want user,event,file, got %q", n, line)
-			}
-			for i := range f {
-				f[i] = strings.TrimSpace(f[i])
-			}
-			if f[0] == "" || f[1] == "" || filepath.Base(f[2]) == "." || filepath.Base(f[2]) == "/" {
-				return nil, false, fmt.Errorf("line %d: empty user, event or file in %q", n, line)
-			}
-			jobs = append(jobs, job{line: n, user: f[0], event: f[1], file: f[2], name: filepath.Base(f[2])})
-		}
-		if err := sc.Err(); err != nil {
-			return nil, false, err
-		}
-		if len(jobs) > 0 || path != "" {
-			return jobs, false, nil
-		}
+	content, size, closeFile, err := open(t)
+	if err != nil {
+		return ack{Error: err.Error()}
 	}
-	// The demo: 5 users × 2 events × 5 files offline; 5 files on
-	// GRAPH_USER's GRAPH_EVENT_ID against Graph.
-	users, events, files := []string{"adele@contoso.com", "alex@contoso.com", "megan@contoso.com", "nestor@contoso.com", "patti@contoso.com"}, []string{"AAMkEvtPlanning=", "AAMkEvtReview="}, 5
-	if online {
-		users, events = []string{os.Getenv("GRAPH_USER")}, []string{os.Getenv("GRAPH_EVENT_ID")}
-	}
-	for _, u := range users {
-		for _, e := range events {
-			for f := 1; f <= files; f++ {
-				name := fmt.Sprintf("worker-demo-%d.txt", f)
-				jobs = append(jobs, job{line: len(jobs) + 1, user: u, event: e, file: name, name: name})
-			}
-		}
-	}
-	fmt.Printf("no input on stdin: using a demo input of %d lines\n", len(jobs))
-	return jobs, true, nil
-}
-
-// verify checks the emulator's store: each event holds each name of a line
-// that was done exactly once, with the content sent.
-func verify(srv *graphtest.Server, jobs []job, results []result) bool {
-	type key struct{ user, event string }
-	counts := map[key]map[string]int{}
-	dups, missing := 0, 0
-	for i, j := range jobs {
-		k := key{j.user, j.event}
-		if counts[k] == nil {
-			counts[k] = map[string]int{}
-			for _, a := range srv.Attachments(j.user, j.event) {
-				counts[k][a.Name]++
-			}
-		}
-		if o := results[i].outcome; o == done && counts[k][j.name] == 0 {
-			missing++
-		}
-	}
-	for _, names := range counts {
-		for _, c := range names {
-			dups += max(0, c-1)
-		}
-	}
-	fmt.Printf("check of the emulator's store: duplicates: %d, missing: %d\n", dups, missing)
-	return dups == 0 && missing == 0
-}
-
-// connect returns a client for Microsoft Graph when online, and otherwise
-// one for a graphtest emulator seeded with the input's users and events.
-func connect(online bool, jobs []job, faults bool, seed int64) (*eventattach.Client, *graphtest.Server, error) {
-	if online {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := eventattach.NewClient(cred, nil)
-		return c, nil, err
-	}
-	srv := graphtest.NewServer(nil)
-	for _, j := range jobs {
-		srv.User(j.user).AddEvent(j.event)
-	}
-	if faults {
-		post := func(p float64, f graphtest.Fault) graphtest.FaultChance {
-			f.Method, f.Path = "POST", "/attachments"
-			return graphtest.FaultChance{Fault: f, P: p}
-		}
-		srv.RandomFaults(seed,
-			post(0.10, graphtest.Fault{Kind: graphtest.FaultStatus, Status: 429, RetryAfter: "0"}),
-			post(0.05, graphtest.Fault{Kind: graphtest.FaultResetAfterStore}),
-			post(0.05, graphtest.Fault{Kind: graphtest.FaultStatusAfterStore, Status: 504}),
-			post(0.02, graphtest.Fault{Kind: graphtest.FaultTruncateAfterStore}),
-		)
-	}
-	// The emulator needs no patience: short backoff keeps the demo quick.
-	c, err := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{
-		BaseURL: srv.URL(),
-		Retry:   eventattach.RetryOptions{BaseDelay: 20 * time.Millisecond},
+	defer closeFile()
+	// One key, one attachment: a delivery whose key is already done gets
+	// the first one's attachment and sends nothing; one whose key another
+	// worker holds waits for it; one whose earlier holder died resumes its
+	// upload session, or (a POST) reads the event first.
+	att, err := ev.Attachments().Upload(ctx, eventattach.FileUpload{
+		Name: t.Name, ContentType: contentType(t.Name), Content: content, Size: size,
+		Key: t.Key, ChunkTimeout: w.chunkTimeout,
 	})
-	fmt.Printf("offline: graphtest emulator at %s, %s\n", srv.URL(), map[bool]string{false: "no faults", true: "random faults on POSTs"}[faults])
-	return c, srv, err
+	if err != nil {
+		return ack{Error: err.Error()}
+	}
+	w.done.Add(1)
+	return ack{OK: true, AttachmentID: att.ID}
+}
+
+// sendUpdates sends, once per event, the update that brings its files to
+// the attendees, for every event whose lines are all done.
+func (w *worker) sendUpdates(ctx context.Context, lines *lineSource) bool {
+	ok := true
+	for _, t := range lines.completeEvents() {
+		if a := w.run(ctx, t); !a.OK {
+			w.failed.Add(1)
+			w.say("failed  %s: %s", t, a.Error)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func (w *worker) say(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+// reportProgress prints a line every interval until the returned func is
+// called.
+func (w *worker) reportProgress(name string, every time.Duration) (stop func()) {
+	if every <= 0 {
+		return func() {}
+	}
+	t := time.NewTicker(every)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				w.say("%s: progress: done %d, failed %d, in flight %d", name, w.done.Load(), w.failed.Load(), w.inFlight.Load())
+			}
+		}
+	})
+	return func() { t.Stop(); close(quit); wg.Wait() }
 }
