@@ -138,18 +138,21 @@ func runMultiProcess(t *testing.T, mp multiprocess) {
 		running = map[string]*exec.Cmd{}
 		names   []string
 		exits   = map[string]string{}
+		exited  = map[string]chan struct{}{} // closed once the process has exited
 	)
 	var wg sync.WaitGroup
 	launch := func(name string) {
 		cmd := start(name)
+		gone := make(chan struct{})
 		mu.Lock()
-		running[name] = cmd
+		running[name], exited[name] = cmd, gone
 		names = append(names, name)
 		mu.Unlock()
 		wg.Go(func() {
 			err := cmd.Wait()
 			mu.Lock()
 			defer mu.Unlock()
+			defer close(gone)
 			exits[name] = fmt.Sprint(err)
 			if err == nil {
 				exits[name] = "exit 0"
@@ -182,15 +185,13 @@ func runMultiProcess(t *testing.T, mp multiprocess) {
 				victim = n
 			}
 		}
-		cmd := running[victim]
+		cmd, gone := running[victim], exited[victim]
 		mu.Unlock()
 		held := q.outstanding(victim)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		for !isExited(&mu, exits, victim) && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond) // cmd.Wait runs in wg; poll its result
-		}
+		<-gone
 		q.requeue(victim)
 		kills++
 		t.Logf("SIGKILLed %s holding %d deliveries; restarting it", victim, held)
@@ -473,13 +474,6 @@ func isClosed(c chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-func isExited(mu *sync.Mutex, exits map[string]string, name string) bool {
-	mu.Lock()
-	defer mu.Unlock()
-	_, ok := exits[name]
-	return ok
 }
 
 func tail(b []byte, n int) string {
