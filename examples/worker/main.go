@@ -179,7 +179,7 @@ func run(c config) int {
 	wg.Wait()
 	stopProgress()
 
-	ok := w.failed.Load() == 0
+	ok := w.failed.Load() == 0 && !w.broken.Load()
 	notStarted := 0
 	if lines != nil {
 		notStarted = lines.notStarted()
@@ -211,7 +211,8 @@ type worker struct {
 	chunkTimeout time.Duration
 
 	done, failed, updates, inFlight atomic.Int64
-	mu                              sync.Mutex // serialises output
+	broken                          atomic.Bool // the source failed: tasks may be left
+	mu                              sync.Mutex  // serialises output
 }
 
 // loop takes deliveries until the source has none left or ctx ends, and
@@ -221,6 +222,7 @@ func (w *worker) loop(ctx, work context.Context, src source, verbose bool) {
 		d, err := src.take(ctx)
 		if err != nil {
 			if !errors.Is(err, errQueueDone) && ctx.Err() == nil {
+				w.broken.Store(true)
 				w.say("take: %v", err)
 			}
 			return

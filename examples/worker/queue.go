@@ -58,7 +58,9 @@ var errQueueDone = errors.New("queue: every task is done")
 //	POST {url}/ack?delivery=ID       the outcome (JSON ack); a failed one is delivered again
 //
 // A delivery not acknowledged in time is handed out again (to whoever
-// takes next), even while its first worker still works on it.
+// takes next), even while its first worker still works on it. A task with
+// "update": true asks for the event's update (SendUpdate): the queue puts
+// it in once the event's files are in.
 type httpQueue struct {
 	base   string
 	worker string
