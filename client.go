@@ -83,14 +83,16 @@ type ClientOptions struct {
 	// an error. An upload chunk waits before its ChunkTimeout starts; other
 	// requests wait inside the HTTP round trip, so an HTTPClient.Timeout
 	// counts the wait. If Graph answers 429 anyway, the mailbox is held
-	// until its Retry-After and, after repeated 429s, runs fewer requests at
-	// once, growing back slowly.
+	// until its Retry-After and the limit the 429 names is halved for this
+	// Client (MailboxConcurrency down to 1, the byte budget down to an
+	// eighth), growing back after answers without a 429.
 	//
 	// Budgets are kept per Client (and per spelling of the mailbox, as for
 	// MailboxConcurrency): Graph counts per app and mailbox across every
-	// process, which a client cannot see. Share one Client per process, and
-	// when several processes (or apps, for the byte budget) work on one
-	// mailbox, give each a share of the budgets and of MailboxConcurrency.
+	// process, which a client cannot see but for its 429s. Share one Client
+	// per process; when several processes (or apps, for the byte budget)
+	// work on one mailbox, they back off on those 429s, and giving each a
+	// share of the budgets and of MailboxConcurrency saves them the time.
 	MailboxByteBudget int64
 	MailboxByteWindow time.Duration
 	// AttemptTimeout bounds each attempt of a request, from sending it to

@@ -2,6 +2,7 @@ package eventattach
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -90,4 +91,46 @@ func TestPacingAdaptsWhenGraphThrottlesAnyway(t *testing.T) {
 		}
 	}
 	t.Logf("%d answers were 429 (how the cap moved is internal/pace's TestPaceAdaptsTo429s)", throttled)
+}
+
+// Four Clients on one mailbox, as four processes of a job that know
+// nothing of each other: each would keep Outlook's 4 requests in flight,
+// 16 in all. The 429s of the first crowd cut each Client's concurrency, so
+// the mailbox settles near its 4 slots: few 429s, and every file lands
+// once on the default retries.
+func TestPacingSharesAMailboxWithOtherClients(t *testing.T) {
+	t.Parallel()
+	srv := graphtest.NewServer(&graphtest.Options{MaxBodyRecorded: -1, TimeScale: 100, Latency: graphtest.DefaultLatency()})
+	t.Cleanup(srv.Close)
+	srv.User("u").AddEvent("e")
+	const clients, workers, files = 4, 6, 30
+	var wg sync.WaitGroup
+	for c := range clients {
+		client := newTestClient(t, srv.URL(), srv.Credential())
+		atts := client.Users("u").Events("e").Attachments()
+		next := make(chan int, files)
+		for i := range files {
+			next <- i
+		}
+		close(next)
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					_, err := atts.AddFile(context.Background(), &FileAttachment{Name: fmt.Sprintf("c%d-%02d", c, i), ContentBytes: []byte("x")})
+					assert.NoError(t, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	assert.Len(t, srv.Attachments("u", "e"), clients*files, "each file once")
+	throttled := 0
+	for _, r := range srv.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	// Without the cuts: about 130, more than one per add.
+	assert.LessOrEqual(t, throttled, clients*files/4, "429s for %d adds", clients*files)
+	t.Logf("%d adds by %d clients, %d answers were 429", clients*files, clients, throttled)
 }

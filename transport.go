@@ -115,14 +115,16 @@ func (s *sender) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if s.c.limiter != nil {
 		var ra time.Duration
+		overBytes := false
 		if resp.StatusCode == http.StatusTooManyRequests {
 			// Hold the mailbox for the Retry-After only when this call is
 			// going to wait it out too.
 			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && s.c.willWaitOut(ctx, d) {
 				ra = d
 			}
+			overBytes = overByteBudget(resp)
 		}
-		t.Answered(resp.StatusCode, ra)
+		t.Answered(resp.StatusCode, ra, overBytes)
 		resp.Body = t.DoneWhenRead(resp.Body)
 	}
 	return resp, err
@@ -191,4 +193,20 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
+}
+
+// overByteBudget says whether a 429 is for the mailbox's upload budget:
+// its message is "Application is over its IncomingBytes limit."
+// (GRAPH-FACTS.md, err-2), where the concurrency limit's names
+// MailboxConcurrency. It reads the start of the (small) body and puts it
+// back.
+func overByteBudget(resp *http.Response) bool {
+	head := make([]byte, 1024)
+	n, _ := io.ReadFull(resp.Body, head)
+	head = head[:n]
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	return bytes.Contains(head, []byte("IncomingBytes"))
 }

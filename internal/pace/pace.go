@@ -18,12 +18,18 @@
 //
 // Counting from the end of a request, not its start, is conservative: Graph
 // counts a request when it arrives, which is earlier. Waiting honours ctx.
-// When Graph answers 429 anyway (another process on the mailbox, a budget
-// spent before this client started), the mailbox adapts: nothing more is
-// sent to it until the Retry-After (when the client will wait for it), and
-// every second 429 in a row takes one slot off its concurrency, given back
-// after growAfter answers without a 429.
-//
+// When Graph answers 429 anyway (other processes on the mailbox, a budget
+// spent before this client started), the mailbox adapts, as TCP does to
+// loss: nothing more is sent to it until the Retry-After (when the client
+// will wait for it), and the limit Graph names is cut: a concurrency 429
+// halves the mailbox's concurrency (never under one), an IncomingBytes 429
+// its byte budget (never under an eighth). The 429s of requests sent
+// before a cut count as one. After enough answers without a 429 a slot and
+// an eighth of the byte budget come back: growAfter answers at first, twice
+// as many after each concurrency cut (up to maxGrowAfter). K processes
+// that share a mailbox unknowingly so settle near its 4 slots and 150 MB
+// between them, and probe for more ever more rarely.
+
 // All of it is per mailbox: one mailbox's waits never hold up another's.
 // Mailboxes are told apart by the route's key (users/{id or UPN},
 // groups/{id}, me), so one mailbox reached by two keys is paced twice.
@@ -59,8 +65,11 @@ const (
 )
 
 // growAfter is how many answers without a 429 give a lowered mailbox one
-// slot back.
-const growAfter = 32
+// slot back at first; each cut doubles it, up to maxGrowAfter.
+const (
+	growAfter    = 32
+	maxGrowAfter = 256
+)
 
 // Clock is a Pacer's time; tests step a fake one.
 type Clock interface {
@@ -103,7 +112,7 @@ func (l *Pacer) box(name string) *mailbox {
 	l.mu.Lock()
 	p := l.boxes[name]
 	if p == nil {
-		p = &mailbox{l: l, name: name, limit: l.lim.Concurrency}
+		p = &mailbox{l: l, name: name, limit: l.lim.Concurrency, byteCap: l.lim.Bytes}
 		p.reqs.span = l.lim.RequestWindow
 		p.bytes.span = l.lim.ByteWindow
 		l.boxes[name] = p
@@ -114,9 +123,10 @@ func (l *Pacer) box(name string) *mailbox {
 
 // Stats is a snapshot of one mailbox's pacing.
 type Stats struct {
-	InFlight int // requests holding a slot
-	Limit    int // the concurrency cap now (0: none); lower than Limits.Concurrency after 429s
-	Waiting  int // requests waiting for room in the budgets or for a slot
+	InFlight int   // requests holding a slot
+	Limit    int   // the concurrency cap now (0: none); lower than Limits.Concurrency after 429s
+	Bytes    int64 // the byte budget now (0: none); lower than Limits.Bytes after IncomingBytes 429s
+	Waiting  int   // requests waiting for room in the budgets or for a slot
 }
 
 // Stats returns mailbox's pacing now.
@@ -128,11 +138,11 @@ func (l *Pacer) Stats(mailbox string) Stats {
 	p := l.boxes[mailbox]
 	l.mu.Unlock()
 	if p == nil {
-		return Stats{Limit: l.lim.Concurrency}
+		return Stats{Limit: l.lim.Concurrency, Bytes: l.lim.Bytes}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{InFlight: p.inFlight, Limit: p.limit, Waiting: len(p.budgetQ) + len(p.slotQ)}
+	return Stats{InFlight: p.inFlight, Limit: p.limit, Bytes: p.byteCap, Waiting: len(p.budgetQ) + len(p.slotQ)}
 }
 
 // mailbox is one mailbox's state.
@@ -142,14 +152,17 @@ type mailbox struct {
 
 	mu           sync.Mutex
 	inFlight     int
-	limit        int // the concurrency cap now: lim.Concurrency, lower after 429s
-	pendingReqs  int // admitted (or prepaid) and not yet ended
+	limit        int   // the concurrency cap now: lim.Concurrency, lower after 429s
+	byteCap      int64 // the byte budget now: lim.Bytes, lower after 429s
+	pendingReqs  int   // admitted (or prepaid) and not yet ended
 	pendingBytes int64
 	reqs         window
 	bytes        window
-	holdUntil    int64 // no request starts before (ns since epoch), after a 429
-	strikes      int   // 429s in a row
-	calm         int   // answers without a 429 since the cap last moved
+	holdUntil    int64  // no request starts before (ns since epoch), after a 429
+	cuts         uint64 // times the cap was cut: a ticket admitted before the last cut does not cut again
+	calm         int    // answers without a 429 since the concurrency cap last moved
+	calmBytes    int    // answers without a 429 since the byte cap last moved
+	growAfter    int    // calm answers that give a slot back; 0 means growAfter
 	// Waiters, first come first served: budgetQ for room in the budgets,
 	// slotQ for a slot (and the end of a hold). A request joins budgetQ
 	// first, slotQ after; a prepaid one only slotQ, so nothing in slotQ
@@ -180,8 +193,8 @@ func (p *mailbox) budgetRoom(now, n int64) (bool, int64) {
 	if lim.Bytes > 0 && n > 0 {
 		p.bytes.prune(now)
 		used := p.bytes.sum + p.pendingBytes
-		over := used + n - lim.Bytes
-		if n > lim.Bytes {
+		over := used + n - p.byteCap
+		if n > p.byteCap {
 			over = used // bigger than the whole budget: it goes alone
 		}
 		if over > 0 {
@@ -370,7 +383,7 @@ func (p *mailbox) reserveSlow(ctx context.Context, n int64) (time.Duration, erro
 		func() { p.pendingReqs++; p.pendingBytes += n },
 		func() string {
 			return fmt.Sprintf("room in the budgets of mailbox %s (%d requests per %s and %d body bytes per %s; %d requests and %d bytes counted, %d more bytes wanted)",
-				p.name, lim.Requests, lim.RequestWindow, lim.Bytes, lim.ByteWindow, p.reqs.sum+int64(p.pendingReqs), p.bytes.sum+p.pendingBytes, n)
+				p.name, lim.Requests, lim.RequestWindow, p.byteCap, lim.ByteWindow, p.reqs.sum+int64(p.pendingReqs), p.bytes.sum+p.pendingBytes, n)
 		})
 }
 
@@ -409,7 +422,7 @@ func (l *Pacer) Acquire(ctx context.Context, mailbox string, n int64, paid *Prep
 				t.counted = true
 			}
 			p.inFlight++
-			t.slot = true
+			t.slot, t.cuts = true, p.cuts
 			p.mu.Unlock()
 			return t, nil
 		}
@@ -435,7 +448,7 @@ func (p *mailbox) acquireSlow(ctx context.Context, t Ticket, budgets bool) (Tick
 		reason = "429 hold"
 	}
 	p.mu.Unlock()
-	d, err := p.wait(ctx, &p.slotQ, p.slotRoom, func() { p.inFlight++ }, func() string {
+	d, err := p.wait(ctx, &p.slotQ, p.slotRoom, func() { p.inFlight++; t.cuts = p.cuts }, func() string {
 		if p.now() < p.holdUntil {
 			return fmt.Sprintf("the end of Graph's Retry-After for mailbox %s (%d in flight)", p.name, p.inFlight)
 		}

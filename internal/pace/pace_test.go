@@ -273,42 +273,76 @@ func TestPacePrepaidChunk(t *testing.T) {
 func TestPaceAdaptsTo429s(t *testing.T) {
 	p, clk := testPacer(t, Limits{Concurrency: 4})
 	limit := func() int { return p.Stats("users/u").Limit }
+	early := mustAcquire(t, p, "users/u", 0) // sent before any cut
 	tk := mustAcquire(t, p, "users/u", 0)
-	// A 429 with a Retry-After the client waits out holds the mailbox.
-	tk.Answered(http.StatusTooManyRequests, 2*time.Second)
+	// A 429 with a Retry-After the client waits out holds the mailbox, and
+	// halves its concurrency.
+	tk.Answered(http.StatusTooManyRequests, 2*time.Second, false)
 	tk.Done()
+	assert.Equal(t, 2, limit())
+	// A 429 of a request sent before that cut is the same crowd: no cut.
+	early.Answered(http.StatusTooManyRequests, 0, false)
+	early.Done()
+	assert.Equal(t, 2, limit(), "429s of requests sent under the old cap count once")
 	got := goAcquire(p, "users/u", 0)
 	assert.Equal(t, 2*time.Second, <-clk.timerSet)
-	assert.Equal(t, 4, limit(), "one 429 is not repeated")
 	clk.Advance(2 * time.Second)
 	tk = <-got
-	// Every second 429 in a row takes a slot off...
-	tk.Answered(http.StatusTooManyRequests, 0)
-	assert.Equal(t, 3, limit())
-	tk.Answered(http.StatusTooManyRequests, 0)
-	tk.Answered(http.StatusTooManyRequests, 0)
-	assert.Equal(t, 2, limit())
-	for range 10 {
-		tk.Answered(http.StatusTooManyRequests, 0)
-	}
+	tk.Answered(http.StatusTooManyRequests, 0, false)
+	tk.Done()
+	assert.Equal(t, 1, limit())
+	tk = mustAcquire(t, p, "users/u", 0)
+	tk.Answered(http.StatusTooManyRequests, 0, false)
 	assert.Equal(t, 1, limit(), "never under one")
-	// ...and growAfter answers without one give one back.
-	for range growAfter - 1 {
-		tk.Answered(http.StatusCreated, 0)
+	// Three cuts: a slot comes back after 8 × growAfter answers without
+	// a 429, the next after as many again, up to the cap.
+	for range 8*growAfter - 1 {
+		tk.Answered(http.StatusCreated, 0, false)
 	}
 	assert.Equal(t, 1, limit())
-	tk.Answered(http.StatusCreated, 0)
+	tk.Answered(http.StatusCreated, 0, false)
 	assert.Equal(t, 2, limit())
-	for range 3 * growAfter {
-		tk.Answered(http.StatusOK, 0)
+	for range 3 * 8 * growAfter {
+		tk.Answered(http.StatusOK, 0, false)
 	}
 	assert.Equal(t, 4, limit(), "back to the cap, not over it")
 	tk.Done()
 	// A 429 the client will not wait out holds nothing.
 	tk = mustAcquire(t, p, "users/v", 0)
-	tk.Answered(http.StatusTooManyRequests, 0)
+	tk.Answered(http.StatusTooManyRequests, 0, false)
 	tk.Done()
 	mustAcquire(t, p, "users/v", 0).Done()
+}
+
+func TestPaceByteBudgetAdaptsToIncomingBytes429s(t *testing.T) {
+	p, _ := testPacer(t, Limits{Concurrency: 4, Bytes: 800, ByteWindow: time.Minute})
+	stats := func() Stats { return p.Stats("users/u") }
+	// An IncomingBytes 429 halves the byte budget, not the concurrency.
+	tk := mustAcquire(t, p, "users/u", 100)
+	tk.Answered(http.StatusTooManyRequests, 0, true)
+	tk.Done()
+	assert.Equal(t, Stats{Limit: 4, Bytes: 400}, stats())
+	// The budget is what this client may send now; the refused 100 bytes
+	// do not count, so 400 go at once and the next byte waits.
+	mustAcquire(t, p, "users/u", 400).Done()
+	calm := mustAcquire(t, p, "users/u", 0) // answers below, while a request waits
+	got := goAcquire(p, "users/u", 1)
+	awaitWaiting(p, "users/u", 1)
+	// Never under an eighth.
+	for range 5 {
+		tk := mustAcquire(t, p, "users/v", 1)
+		tk.Answered(http.StatusTooManyRequests, 0, true)
+		tk.Done()
+	}
+	assert.Equal(t, int64(100), p.Stats("users/v").Bytes)
+	// growAfter answers without a 429 give an eighth back, and the waiter
+	// its room.
+	for range growAfter {
+		calm.Answered(http.StatusOK, 0, false)
+	}
+	calm.Done()
+	assert.Equal(t, int64(500), stats().Bytes)
+	(<-got).Done()
 }
 
 // closeCounter is a body that counts its Close calls.
@@ -359,7 +393,7 @@ func TestPaceNilPacesNothing(t *testing.T) {
 	tk, err := p.Acquire(context.Background(), "users/u", 10, nil)
 	require.NoError(t, err)
 	assert.Equal(t, Ticket{}, tk)
-	tk.Answered(http.StatusTooManyRequests, time.Second)
+	tk.Answered(http.StatusTooManyRequests, time.Second, false)
 	tk.Done()
 	paid, err := p.Prepay(context.Background(), "users/u", 10)
 	require.NoError(t, err)
@@ -391,7 +425,7 @@ func TestPaceWindowKeepsFewEntries(t *testing.T) {
 func TestPaceHoldPastTheDeadlineGivesUpAtOnce(t *testing.T) {
 	p, _ := testPacer(t, Limits{Concurrency: 4})
 	tk := mustAcquire(t, p, "users/u", 0)
-	tk.Answered(http.StatusTooManyRequests, 30*time.Second)
+	tk.Answered(http.StatusTooManyRequests, 30*time.Second, false)
 	tk.Done()
 	// The fake clock never moves: only a wait known to pass the deadline
 	// can end this call before its ctx does.

@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"cmp"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -12,8 +13,10 @@ import (
 type Ticket struct {
 	p       *mailbox
 	bytes   int64
-	counted bool // holds a unit of the request budget
-	slot    bool // holds a slot
+	counted bool   // holds a unit of the request budget
+	slot    bool   // holds a slot
+	cuts    uint64 // the mailbox's cuts when it took its slot
+	refused bool   // answered 429: its body was not taken in
 	// Waits are the waits before the request could go (for traces).
 	Waits []Wait
 }
@@ -47,7 +50,7 @@ func (t Ticket) Done() {
 		if p.l.lim.Requests > 0 {
 			p.reqs.add(now, 1)
 		}
-		if t.bytes > 0 {
+		if t.bytes > 0 && !t.refused {
 			p.bytes.add(now, t.bytes)
 		}
 		nudge(p.budgetQ) // its wake-up time may be known now
@@ -56,33 +59,56 @@ func (t Ticket) Done() {
 }
 
 // Answered adapts the mailbox to an answer's status. retryAfter is Graph's
-// Retry-After when the client will wait it out (0 otherwise).
-func (t Ticket) Answered(status int, retryAfter time.Duration) {
+// Retry-After when the client will wait it out (0 otherwise); overBytes
+// says a 429 was for the byte budget (IncomingBytes), not the concurrency.
+//
+// A 429's body bytes leave the byte budget's window at Done: the mailbox
+// refused them (graphtest charges a refused body nothing; no page says how
+// Outlook counts it), and counting them would put this client's estimate
+// ever further ahead of Graph's while it is being throttled.
+func (t *Ticket) Answered(status int, retryAfter time.Duration, overBytes bool) {
 	p := t.p
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	lim := &p.l.lim
+	need := cmp.Or(p.growAfter, growAfter)
 	if status != http.StatusTooManyRequests {
-		p.strikes = 0
-		if p.limit < p.l.lim.Concurrency {
-			if p.calm++; p.calm >= growAfter {
+		if p.limit < lim.Concurrency {
+			if p.calm++; p.calm >= need {
 				p.limit++
 				p.calm = 0
 				nudge(p.slotQ)
 			}
 		}
+		if p.byteCap < lim.Bytes {
+			if p.calmBytes++; p.calmBytes >= growAfter {
+				p.byteCap = min(p.byteCap+lim.Bytes/8, lim.Bytes)
+				p.calmBytes = 0
+				nudge(p.budgetQ)
+			}
+		}
 		return
 	}
-	p.calm = 0
+	p.calm, p.calmBytes = 0, 0
+	t.refused = true
 	if retryAfter > 0 {
-		p.holdUntil = max(p.holdUntil, p.now()+int64(min(retryAfter, p.l.lim.MaxHold)))
+		p.holdUntil = max(p.holdUntil, p.now()+int64(min(retryAfter, lim.MaxHold)))
 	}
-	if p.strikes++; p.strikes >= 2 && p.limit > 1 {
-		p.limit--
-		p.strikes = 0
+	// Sent under the current caps: cut the one Graph named. Sent before
+	// the last cut: that cut already answered this crowd.
+	if t.cuts != p.cuts {
+		return
 	}
+	p.cuts++
+	if overBytes {
+		p.byteCap = max(lim.Bytes/8, p.byteCap/2)
+		return
+	}
+	p.limit = max(1, p.limit/2)
+	p.growAfter = min(2*need, maxGrowAfter)
 }
 
 // DoneWhenRead returns body wrapped to call Done when it is closed or its

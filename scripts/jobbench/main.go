@@ -70,6 +70,8 @@ func main() {
 	only := flag.String("only", "sdk,raw,msgraph", "clients to run")
 	rss := flag.Bool("rss", false, "memory mode: -w workers upload 40 MiB files with the SDK against a graphtest in a child process; prints the client's peak RSS")
 	serve := flag.Bool("serve", false, "internal: run a graphtest for -rss and print its address")
+	procs := flag.String("procs", "", "process mode: comma list of K; for each, the sdk job split across K processes, each with its own Client on every mailbox")
+	child := flag.Bool("child", false, "internal: run the sdk on the job spec read from stdin (-procs)")
 	flag.Parse()
 	switch {
 	case *serve:
@@ -78,12 +80,19 @@ func main() {
 	case *rss:
 		rssMode(*w, *m)
 		return
+	case *child:
+		sdkChild(*scale)
+		return
 	}
 	if *w < *m {
 		fail(errors.New("-w must be at least -m"))
 	}
 	files := mix(*n, *m, *seed)
 	b := bound(files, *m, *w)
+	if *procs != "" {
+		procsMode(*procs, files, b, *m, *w, *scale)
+		return
+	}
 	fmt.Printf("job: %d attachments (%s) across %d mailboxes, %d workers; graphtest default limits, DefaultLatency, TimeScale %g\n",
 		*n, describe(files), *m, *w, *scale)
 	fmt.Printf("bound: %s (mailbox %d: %s)\n", mins(b.total), b.mailbox, b.why)
@@ -344,8 +353,12 @@ func work(files []file, m, w int, do func(file) error) int64 {
 }
 
 func runSDK(srv *graphtest.Server, files []file, m, w int, scale float64) int64 {
-	c, err := eventattach.NewClient(srv.Credential(), &eventattach.ClientOptions{
-		BaseURL:    srv.URL(),
+	return sdkJob(srv.Credential(), srv.URL(), files, m, w, scale)
+}
+
+func sdkJob(cred azcore.TokenCredential, graph string, files []file, m, w int, scale float64) int64 {
+	c, err := eventattach.NewClient(cred, &eventattach.ClientOptions{
+		BaseURL:    graph,
 		HTTPClient: &http.Client{Transport: &why429{base: http.DefaultTransport.(*http.Transport).Clone()}},
 		// Outlook's budgets (the defaults); only their windows run at the
 		// server's TimeScale.
