@@ -156,7 +156,10 @@ func TestUploadResumeRefusesAChangedFile(t *testing.T) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = f.WriteAt([]byte{'!'}, state.Acked/2) // one byte Graph already holds
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, state.Acked/2)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{^b[0]}, state.Acked/2) // one byte Graph already holds, changed
 	require.NoError(t, err)
 	srv.ResetRequests()
 	_, err = newTestClient(t, srv.URL(), srv.Credential()).ResumeUpload(context.Background(), state, f, nil)
