@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,6 +15,10 @@ import (
 	"github.com/eventattach/eventattach"
 	"github.com/eventattach/eventattach/graphtest"
 )
+
+// errNoQueue: a queue's tasks name users and events an in-process
+// emulator was never seeded with.
+var errNoQueue = errors.New("-queue needs a Graph in another process (-graph, -token) or Microsoft Graph's settings")
 
 // graph is where the worker sends: Microsoft Graph, a graphtest emulator
 // in another process (-graph), or one in this process (srv, offline).

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -180,5 +179,3 @@ func demoTasks(online bool) []task {
 	fmt.Printf("no input on stdin: using a demo input of %d lines (%d of them a second delivery)\n", len(tasks), len(tasks)/6)
 	return tasks
 }
-
-var errNoQueue = errors.New("-queue needs a Graph in another process (-graph, -token) or Microsoft Graph's settings")

@@ -112,7 +112,7 @@ func (l *Pacer) box(name string) *mailbox {
 	l.mu.Lock()
 	p := l.boxes[name]
 	if p == nil {
-		p = &mailbox{l: l, name: name, limit: l.lim.Concurrency, byteCap: l.lim.Bytes}
+		p = &mailbox{l: l, name: name, limit: l.lim.Concurrency, byteCap: l.lim.Bytes, growAfter: growAfter}
 		p.reqs.span = l.lim.RequestWindow
 		p.bytes.span = l.lim.ByteWindow
 		l.boxes[name] = p
@@ -162,7 +162,7 @@ type mailbox struct {
 	cuts         uint64 // times the cap was cut: a ticket admitted before the last cut does not cut again
 	calm         int    // answers without a 429 since the concurrency cap last moved
 	calmBytes    int    // answers without a 429 since the byte cap last moved
-	growAfter    int    // calm answers that give a slot back; 0 means growAfter
+	growAfter    int    // calm answers that give a slot back: growAfter, doubled by each cut
 	// Waiters, first come first served: budgetQ for room in the budgets,
 	// slotQ for a slot (and the end of a hold). A request joins budgetQ
 	// first, slotQ after; a prepaid one only slotQ, so nothing in slotQ

@@ -1,7 +1,6 @@
 package pace
 
 import (
-	"cmp"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -74,10 +73,9 @@ func (t *Ticket) Answered(status int, retryAfter time.Duration, overBytes bool) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	lim := &p.l.lim
-	need := cmp.Or(p.growAfter, growAfter)
 	if status != http.StatusTooManyRequests {
 		if p.limit < lim.Concurrency {
-			if p.calm++; p.calm >= need {
+			if p.calm++; p.calm >= p.growAfter {
 				p.limit++
 				p.calm = 0
 				nudge(p.slotQ)
@@ -108,7 +106,7 @@ func (t *Ticket) Answered(status int, retryAfter time.Duration, overBytes bool) 
 		return
 	}
 	p.limit = max(1, p.limit/2)
-	p.growAfter = min(2*need, maxGrowAfter)
+	p.growAfter = min(2*p.growAfter, maxGrowAfter)
 }
 
 // DoneWhenRead returns body wrapped to call Done when it is closed or its
