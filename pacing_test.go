@@ -3,7 +3,9 @@ package eventattach
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/eventattach/eventattach/graphtest"
 	"github.com/eventattach/eventattach/internal/pace"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Pacing through a Client. The pacing rules themselves are internal/pace's
@@ -133,4 +136,26 @@ func TestPacingSharesAMailboxWithOtherClients(t *testing.T) {
 	// Without the cuts: about 130, more than one per add.
 	assert.LessOrEqual(t, throttled, clients*files/4, "429s for %d adds", clients*files)
 	t.Logf("%d adds by %d clients, %d answers were 429", clients*files, clients, throttled)
+}
+
+// An IncomingBytes 429 cuts this client's byte budget for the mailbox, not
+// its concurrency, and the error still carries Graph's message: the client
+// reads the start of the 429's body to tell which limit it was and puts it
+// back.
+func TestPacingReadsWhichLimitA429Names(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "0.001")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"code":"ApplicationThrottled","message":"Application is over its IncomingBytes limit."}}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/v1.0", nil, func(o *ClientOptions) { o.Retry.MaxRetries = -1 })
+	_, err := c.Users("u").Events("e").Attachments().AddFile(context.Background(), &FileAttachment{Name: "a.txt", ContentBytes: []byte("x")})
+	require.ErrorIs(t, err, ErrThrottled)
+	assert.Contains(t, err.Error(), "over its IncomingBytes limit")
+	st := c.limiter.Stats("users/u")
+	assert.Equal(t, int64(75<<20), st.Bytes, "the byte budget halved")
+	assert.Equal(t, 4, st.Limit, "the concurrency untouched")
 }
